@@ -1,0 +1,116 @@
+r"""SimPer on RotatingDigits (SIMPER_SPEC §5, §7).
+
+Run:
+  python -m simper_jax.main --config=configs/rotating_digits.py:quick --workdir=/tmp/simper_rd
+
+Variants (`--config=configs/rotating_digits.py:VARIANT`):
+  (none)  the paper's setting: 1000 train / 2000 test videos of 150 frames at 28×28, M=10 speeds
+          in U(0.5, 3), windows of 50 frames, the reference featurizer (64, 128), Adam 1e-3,
+          batch 4 clips, 20 epochs, lr ×0.1 at epochs 12 and 16. Hours on a CPU; use an
+          accelerator.
+  quick   shrunk to learn on 2 CPU cores in minutes: 16×16 frames, 90-frame clips, M=6,
+          windows of 30, a (8, 16)-channel featurizer, batch 8.
+  tiny    seconds per run; for tests only (it does not learn anything useful).
+"""
+
+import ml_collections
+from ml_collections.config_dict import placeholder
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """Returns the config; `arg` is a comma-separated variant list, e.g. "quick"."""
+  variants = {v for v in arg.split(",") if v}
+  unknown = variants - {"quick", "tiny"}
+  if unknown:
+    raise ValueError(f"Unknown variant(s) {sorted(unknown)} for configs/rotating_digits.py; "
+                     f"expected 'quick' or 'tiny'.")
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # seeds init, shuffling and augmentation; same seed → same run on any mesh
+  c.method = "simper"  # self-supervised method (only SimPer so far)
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "rotating_digits"  # TFDS builder in simper_jax/data/
+  c.data.data_dir = placeholder(str)  # prepared array_record files; None → ~/tensorflow_datasets
+  c.data.manual_dir = placeholder(str)  # user-supplied inputs (mnist.npz for digits="mnist")
+  c.data.label_key = "frequency"  # the regression target among the dataset's features
+  c.data.fps = 30.0  # frame rate of the clips, Hz
+  c.data.read_threads = 2  # grain reader threads on each host
+  c.data.builder = ml_collections.ConfigDict()
+  c.data.builder.digits = "sklearn"  # "sklearn" (bundled 8×8 digits) or "mnist" (manual_dir)
+  c.data.builder.num_train = 1000  # training videos
+  c.data.builder.num_test = 2000  # test videos
+  c.data.builder.num_frames = 150  # T, frames per video (5 s at 30 fps)
+  c.data.builder.fps = c.data.get_ref("fps")  # generation frame rate = c.data.fps
+  c.data.builder.image_size = 28  # H = W of the frames
+  c.data.builder.freq_range = (0.5, 5.0)  # rotation frequency f ~ U(range), Hz
+  c.data.builder.seed = 0  # generation seed (independent of c.seed)
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "featurizer3d"  # module in simper_jax/models/
+  c.model.widths = (64, 128)  # channels of the conv blocks (reference featurizer)
+  c.model.temporal_kernel = 5  # conv kernel length along time
+  c.model.dtype = "float32"  # compute dtype: "float32" or "bfloat16" (params stay float32)
+
+  c.simper = ml_collections.ConfigDict()
+  c.simper.num_speeds = 10  # M speeds per clip (2M views)
+  c.simper.speed_range = (0.5, 3.0)  # speeds ~ U(range) (reference tutorial)
+  c.simper.window = 50  # L, frames per view (T/3)
+  c.simper.similarity = "max_xcorr"  # "max_xcorr" | "npsd" | "cosine" | "neg_l2"
+  c.simper.label_dist = "l1"  # speed distance for soft targets: "l1" | "l2" | "sqrt"
+  c.simper.label_temperature = 0.1  # τ_label of the soft targets
+  c.simper.feature_temperature = 1.0  # τ_feat dividing similarities (reference: 1)
+
+  c.augment = ml_collections.ConfigDict()  # periodicity-invariant augmentations, per view
+  c.augment.reverse_prob = 0.5  # probability of playing the view backwards
+  c.augment.crop_area = (0.5, 1.0)  # random resized crop: area fraction range
+  c.augment.crop_aspect = (0.75, 4 / 3)  # random resized crop: aspect ratio range
+  c.augment.brightness = (0.7, 1.3)  # multiplicative brightness range
+  c.augment.blur_prob = 0.2  # probability of Gaussian blur
+  c.augment.blur_sigma = (0.1, 2.0)  # blur sigma range, pixels
+  c.augment.flip_prob = 0.5  # probability of a horizontal flip
+
+  c.batch_size = 4  # global batch, clips (each gives 2M views); divisible by device count
+  c.num_epochs = 20  # training length in epochs of the training split
+  c.num_steps = placeholder(int)  # if set, overrides num_epochs (the lr schedule stays in epochs)
+  c.learning_rate = 1e-3  # Adam learning rate
+  c.lr_decay_epochs = (12, 16)  # epochs at which the learning rate is multiplied by...
+  c.lr_decay_factor = 0.1  # ...this factor
+
+  c.log_every = 50  # steps between progress lines and TensorBoard points
+  c.checkpoint_every = 500  # steps between checkpoints (and one at the end)
+  c.keep_checkpoints = 3  # how many recent checkpoints to keep
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.band = (0.5, 5.0)  # FFT readout: search the spectral peak in this band, Hz
+  c.eval.probe_input = "spectrum"  # linear probe on the feature signal's "spectrum" or "signal"
+  c.eval.probe_l2 = 1e-3  # ridge penalty of the linear probe (on standardized inputs)
+  c.eval.batch_size = 64  # clips per forward pass during evaluation
+
+  if "quick" in variants:
+    c.data.builder.image_size = 16
+    c.data.builder.num_frames = 90
+    c.model.widths = (8, 16)
+    c.simper.num_speeds = 6
+    c.simper.speed_range = (0.5, 2.0)
+    c.simper.window = 30
+    c.batch_size = 8
+    c.num_epochs = 8
+    c.lr_decay_epochs = (5, 7)
+    c.log_every = 25
+    c.checkpoint_every = 200
+  if "tiny" in variants:
+    c.data.builder.num_train = 16
+    c.data.builder.num_test = 16
+    c.data.builder.image_size = 8
+    c.data.builder.num_frames = 24
+    c.model.widths = (2,)
+    c.simper.num_speeds = 3
+    c.simper.speed_range = (0.5, 2.0)
+    c.simper.window = 8
+    c.batch_size = 8
+    c.num_epochs = 3
+    c.lr_decay_epochs = (2,)
+    c.log_every = 1
+    c.checkpoint_every = 2
+    c.eval.batch_size = 8
+  return c

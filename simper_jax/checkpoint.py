@@ -1,0 +1,140 @@
+"""Orbax checkpoints of the train state and the data iterator; `load_encoder` for downstream.
+
+A checkpoint directory `workdir/checkpoints/<step>/` holds three items:
+  state    the train state pytree (params, batch_stats, opt_state, step)
+  data     the grain iterator state, so a resumed run sees the same batches
+  encoder  JSON: the encoder's registry name and constructor arguments
+`load_encoder` needs only the last two pieces of information plus the params, so downstream
+code gets a Flax module and its variables without this repo's training code or configs.
+"""
+
+import json
+import os
+from typing import Any, Optional
+
+import grain
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from simper_jax import models
+
+ITEMS = ("state", "data", "encoder")
+# Config fields that may change when a run resumes: they do not change what the saved state
+# means. Anything else differing from the saved config.json is an error.
+RESUMABLE_FIELDS = ("num_epochs", "num_steps", "log_every", "checkpoint_every",
+                    "keep_checkpoints", "eval", "data.read_threads", "data.data_dir",
+                    "data.manual_dir")
+
+
+def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(save_interval_steps=1, max_to_keep=config.keep_checkpoints,
+                                         create=True)
+  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), "checkpoints"),
+                               item_names=ITEMS, options=options)
+
+
+def encoder_spec(config: ml_collections.ConfigDict) -> dict:
+  """What `load_encoder` needs to rebuild the module: registry name and kwargs."""
+  kwargs = {k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in config.model.to_dict().items() if k != "name"}
+  return {"model": config.model.name, "kwargs": kwargs, "fps": config.data.fps}
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any,
+         data_iterator: grain.DatasetIterator, config: ml_collections.ConfigDict) -> None:
+  """Saves asynchronously; call `manager.wait_until_finished()` before exiting."""
+  manager.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state),
+      data=grain.checkpoint.CheckpointSave(data_iterator),
+      encoder=ocp.args.JsonSave(encoder_spec(config))))
+
+
+def restore(manager: ocp.CheckpointManager, abstract_state: Any,
+            data_iterator: grain.DatasetIterator) -> Any:
+  """Restores the latest checkpoint into the shardings of `abstract_state`; moves the iterator."""
+  restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract_state),
+      data=grain.checkpoint.CheckpointRestore(data_iterator)))
+  return restored.state
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = value
+  return flat
+
+
+def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Writes workdir/config.json, or checks that a run resuming in `workdir` uses its config.
+
+  Raises:
+    ValueError naming every field that differs, when `workdir` was made by another config.
+  """
+  path = os.path.join(workdir, "config.json")
+  current = json.loads(config.to_json_best_effort())
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    old, new = _flatten(saved), _flatten(current)
+    resumable = lambda k: any(k == f or k.startswith(f + ".") for f in RESUMABLE_FIELDS)
+    differing = sorted(k for k in set(old) | set(new)
+                       if not resumable(k) and old.get(k, "<absent>") != new.get(k, "<absent>"))
+    if differing:
+      details = "; ".join(f"{k}: saved {old.get(k, '<absent>')!r}, now {new.get(k, '<absent>')!r}"
+                          for k in differing[:10])
+      raise ValueError(
+          f"The workdir {workdir} holds a run of a different config ({details}). Resuming "
+          f"would mix two experiments. Use a new --workdir, or the config saved in {path}.")
+  elif jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as f:
+      json.dump(current, f, indent=2)
+
+
+def load_encoder(path: str, step: Optional[int] = None):
+  """Loads a trained encoder for downstream JAX code.
+
+  Args:
+    path: a workdir, its `checkpoints/` folder, or one checkpoint's `checkpoints/<step>/`.
+    step: which checkpoint under `path`; None → the latest (ignored for a step folder).
+
+  Returns:
+    (module, variables): `module.apply(variables, video)` maps video [N, L, H, W, C] in
+    [0, 1] to feature signals [N, L]. Arrays are restored to host numpy, ready for any device.
+  """
+  path = os.path.abspath(os.path.expanduser(path))
+  if os.path.isdir(os.path.join(path, "checkpoints")):
+    path = os.path.join(path, "checkpoints")
+  if os.path.isfile(os.path.join(path, "encoder", "metadata")) or os.path.isdir(
+      os.path.join(path, "state")):
+    step_dir = path
+  else:
+    steps = sorted(int(d) for d in os.listdir(path) if d.isdigit()) if os.path.isdir(path) else []
+    if not steps:
+      raise FileNotFoundError(f"No checkpoint under {path}: expected a workdir, its "
+                              f"checkpoints/ folder or a checkpoints/<step>/ folder.")
+    if step is not None and step not in steps:
+      raise FileNotFoundError(f"No checkpoint for step {step} under {path}; found {steps}.")
+    step_dir = os.path.join(path, str(step if step is not None else steps[-1]))
+
+  checkpointer = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+  spec = checkpointer.restore(step_dir, args=ocp.args.Composite(
+      encoder=ocp.args.JsonRestore())).encoder
+  module = models.get(spec["model"])(**{k: tuple(v) if isinstance(v, list) else v
+                                         for k, v in spec["kwargs"].items()})
+  # Restore only what the encoder needs, as host numpy: independent of the mesh or the
+  # number of hosts that wrote the checkpoint, and skipping the optimizer state.
+  metadata = checkpointer.metadata(step_dir).item_metadata["state"]
+  wanted = {k: metadata[k] for k in ("params", "batch_stats") if k in metadata}
+  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
+  state = ocp.PyTreeCheckpointer().restore(
+      os.path.join(step_dir, "state"),
+      args=ocp.args.PyTreeRestore(item=wanted, restore_args=restore_args, partial_restore=True))
+  variables = {k: state[k] for k in ("params", "batch_stats") if k in state and state[k]}
+  return module, variables

@@ -1,0 +1,131 @@
+"""Evaluation of a trained encoder: FFT readout and linear probe (SIMPER_SPEC §6).
+
+Both read the *feature signal* z [T] of each whole test clip (the encoder is convolutional in
+time, so it runs on clips longer than the training windows).
+- FFT readout (no training): the frequency of the feature signal's spectral peak in the
+  task's band is the prediction.
+- Linear probe: a ridge-regression head, fitted in closed form on the training split's frozen
+  features. Its input is either the feature signal itself ("signal", as the reference's Dense
+  classifier) or its normalized power spectrum ("spectrum", the default). A linear map of the
+  raw signal cannot read a frequency whose phase differs from clip to clip; the power spectrum
+  is a fixed, parameter-free and phase-invariant view of the same features, on which a linear
+  head can.
+"""
+
+import json
+import os
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import signal as scipy_signal
+
+
+def _next_pow2(n: int) -> int:
+  return 1 << (int(n) - 1).bit_length()
+
+
+def power_spectrum(signals: np.ndarray, fps: float, pad_factor: int = 4):
+  """Linear-detrended periodogram; zero-padded to a power of two ≥ pad_factor·T for a finer grid.
+
+  Returns:
+    freqs [F] in Hz and power [N, F].
+  """
+  nfft = _next_pow2(pad_factor * signals.shape[-1])
+  return scipy_signal.periodogram(signals, fs=fps, nfft=nfft, detrend="linear", axis=-1)
+
+
+def fft_frequency(signals: np.ndarray, fps: float, band: tuple[float, float]) -> np.ndarray:
+  """[N, T] feature signals -> [N] frequency (Hz) of the highest spectral peak inside `band`."""
+  freqs, power = power_spectrum(signals, fps)
+  in_band = (freqs >= band[0]) & (freqs <= band[1])
+  if not in_band.any():
+    raise ValueError(f"The band {band} Hz holds no frequency bin of a {signals.shape[-1]}-frame "
+                     f"signal at {fps} fps.")
+  return freqs[in_band][np.argmax(power[:, in_band], axis=-1)]
+
+
+def spectrum_features(signals: np.ndarray, fps: float) -> np.ndarray:
+  """[N, T] -> [N, F] power spectra up to Nyquist, each normalized to sum 1."""
+  _, power = power_spectrum(signals, fps)
+  return power / np.maximum(power.sum(-1, keepdims=True), 1e-12)
+
+
+def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float):
+  """Closed-form ridge regression on standardized inputs.
+
+  Returns:
+    predict: [N, D] -> [N], and the equivalent Dense head (kernel [D], bias) in input units.
+  """
+  mean, std = inputs.mean(0), inputs.std(0) + 1e-8
+  x = (inputs - mean) / std
+  gram = x.T @ x / len(x) + l2 * np.eye(x.shape[1])
+  weights = np.linalg.solve(gram, x.T @ (targets - targets.mean()) / len(x))
+  kernel = weights / std
+  bias = targets.mean() - mean @ kernel
+  return (lambda z: z @ kernel + bias), (kernel, bias)
+
+
+def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
+  """MAE, MAPE (%), RMSE and Pearson r of predictions against targets."""
+  err = pred - target
+  r = np.corrcoef(pred, target)[0, 1] if np.std(pred) > 0 and np.std(target) > 0 else 0.0
+  return {"mae": float(np.mean(np.abs(err))),
+          "mape": float(100 * np.mean(np.abs(err) / np.maximum(np.abs(target), 1e-8))),
+          "rmse": float(np.sqrt(np.mean(err**2))), "pearson_r": float(r)}
+
+
+def compute_features(encode: Callable, batches) -> tuple[np.ndarray, np.ndarray]:
+  """Runs `encode` (uint8 video batch -> [b, T] feature signals) over batches; drops padding."""
+  signals, labels = [], []
+  for batch in batches:
+    out = np.asarray(jax.device_get(encode(batch["video"])))
+    signals.append(out[batch["mask"]])
+    labels.append(batch["label"][batch["mask"]])
+  return np.concatenate(signals), np.concatenate(labels)
+
+
+def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, fps: float,
+                     band, probe_input: str, probe_l2: float) -> dict:
+  """All readouts of one encoder; returns {readout: metrics} on the test split."""
+  if probe_input == "spectrum":
+    make_inputs = lambda s: spectrum_features(s, fps)
+  elif probe_input == "signal":
+    make_inputs = lambda s: s
+  else:
+    raise ValueError(f"Unknown eval.probe_input {probe_input!r}; expected 'spectrum' or "
+                     f"'signal'.")
+  predict, _ = fit_ridge(make_inputs(train_signals), train_labels, probe_l2)
+  return {
+      "fft": regression_metrics(fft_frequency(test_signals, fps, band), test_labels),
+      "linear_probe": regression_metrics(predict(make_inputs(test_signals)), test_labels),
+      "train_mean": regression_metrics(np.full_like(test_labels, train_labels.mean()),
+                                       test_labels),
+  }
+
+
+def format_table(results: dict, unit: str = "") -> str:
+  """A plain-text table, one row per readout."""
+  lines = [f"{'readout':<14}{'MAE' + unit:>12}{'MAPE %':>10}{'RMSE':>10}{'r':>8}"]
+  for name, m in results.items():
+    lines.append(f"{name:<14}{m['mae']:>12.4f}{m['mape']:>10.2f}{m['rmse']:>10.4f}"
+                 f"{m['pearson_r']:>8.3f}")
+  return "\n".join(lines)
+
+
+def write_results(workdir: str, payload: dict) -> str:
+  path = os.path.join(workdir, "results.json")
+  with open(path, "w") as f:
+    json.dump(payload, f, indent=2)
+  return path
+
+
+def make_encoder_fn(module, variables, sharding) -> Callable:
+  """uint8 video [b, T, H, W, C] -> feature signals [b, T], jitted, batch sharded on 'data'."""
+
+  @jax.jit
+  def encode(video):
+    return module.apply(variables, video.astype(jnp.float32) / 255.0, train=False)
+
+  return lambda video: encode(jax.device_put(video, sharding))

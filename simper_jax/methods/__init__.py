@@ -1,0 +1,1 @@
+"""Self-supervised methods: each module turns clips into views and features into a loss."""

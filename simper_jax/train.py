@@ -1,0 +1,286 @@
+"""SimPer pretraining and evaluation, one readable loop (big_vision / Flax-examples style).
+
+Sections: config checks · mesh and data · model, optimizer and sharded state · the jitted
+train step · checkpoint restore · the loop · final checkpoint and evaluation.
+"""
+
+import functools
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from tensorboardX import SummaryWriter
+
+from simper_jax import checkpoint
+from simper_jax import evaluate
+from simper_jax import models
+from simper_jax import similarity
+from simper_jax.data import pipeline
+from simper_jax.methods import simper
+
+
+def log(message: str) -> None:
+  """Progress goes to stdout, from process 0 only."""
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+
+
+# ---------------------------------------------------------------------------------------------
+# Config checks: every mistake we can see before compiling anything.
+# ---------------------------------------------------------------------------------------------
+def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Raises ValueError naming the field, its value and what is expected."""
+  def fail(field, expected):
+    raise ValueError(f"config.{field}={_get(config, field)!r}: {expected}")
+
+  s = config.simper
+  if config.method != "simper":
+    fail("method", "expected 'simper' (the baselines are not implemented yet).")
+  if s.num_speeds < 2:
+    fail("simper.num_speeds", "SimPer contrasts M >= 2 speeds.")
+  lo, hi = s.speed_range
+  if not 0 < lo < hi:
+    fail("simper.speed_range", "expected (low, high) with 0 < low < high.")
+  if not 1 <= s.window <= config.data.builder.num_frames:
+    fail("simper.window", f"expected 1 <= window <= the clip length "
+                          f"data.builder.num_frames={config.data.builder.num_frames}.")
+  if s.similarity not in similarity.SIMILARITIES:
+    fail("simper.similarity", f"expected one of {similarity.SIMILARITIES}.")
+  if s.label_dist not in simper.LABEL_DISTANCES:
+    fail("simper.label_dist", f"expected one of {simper.LABEL_DISTANCES}.")
+  for field in ("simper.label_temperature", "simper.feature_temperature", "learning_rate"):
+    if not _get(config, field) > 0:
+      fail(field, "expected a positive number.")
+  if config.model.name not in models.MODELS:
+    fail("model.name", f"expected one of {models.MODELS}.")
+  if config.model.dtype not in ("float32", "bfloat16"):
+    fail("model.dtype", "expected 'float32' or 'bfloat16'.")
+  for field in ("batch_size", "eval.batch_size"):
+    value = _get(config, field)
+    if value < 1 or value % num_devices:
+      fail(field, f"expected a positive multiple of the {num_devices} devices.")
+  if config.get("num_steps") is None and config.num_epochs < 1:
+    fail("num_epochs", "expected at least 1.")
+  if config.eval.probe_input not in ("spectrum", "signal"):
+    fail("eval.probe_input", "expected 'spectrum' or 'signal'.")
+
+
+def _get(config, dotted: str):
+  for part in dotted.split("."):
+    config = config[part]
+  return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Model, optimizer and the train step.
+# ---------------------------------------------------------------------------------------------
+def make_model(config: ml_collections.ConfigDict):
+  kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+  return models.get(config.model.name)(**kwargs)
+
+
+def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
+  """The paper's step schedule: lr × decay_factor at each of `lr_decay_epochs`."""
+  return optax.piecewise_constant_schedule(
+      config.learning_rate,
+      {int(e * steps_per_epoch): config.lr_decay_factor for e in config.lr_decay_epochs})
+
+
+def train_step(state: TrainState, batch: dict, *, model, tx, schedule, config,
+               augment_key: jax.Array):
+  """One SGD step on a global batch.
+
+  Args:
+    state: the replicated train state (donated).
+    batch: {'video': uint8 [B, T, H, W, C], 'label': [B]}, sharded on 'data'.
+
+  Returns:
+    The new state and {'loss', 'learning_rate'} scalars.
+  """
+  s = config.simper
+  clips = batch["video"].astype(jnp.float32) / 255.0
+  batch_size = clips.shape[0]
+  # Per-example keys fold in the step and the example's index in the *global* batch, so the
+  # views do not depend on how the batch is split over devices or hosts.
+  step_key = jax.random.fold_in(augment_key, state.step)
+  example_keys = jax.vmap(jax.random.fold_in, (None, 0))(step_key, jnp.arange(batch_size))
+  make_views = functools.partial(simper.make_views, num_speeds=s.num_speeds,
+                                 speed_range=tuple(s.speed_range), window=s.window,
+                                 **config.augment.to_dict())
+  views, speeds = jax.vmap(make_views)(example_keys, clips)  # [B, 2M, L, H, W, C], [B, 2M]
+
+  def loss_fn(params):
+    features, updates = model.apply(
+        {"params": params, "batch_stats": state.batch_stats},
+        views.reshape((-1,) + views.shape[2:]), train=True, mutable=["batch_stats"])
+    loss = simper.simper_loss(
+        features.reshape(views.shape[:3]), speeds, similarity=s.similarity,
+        label_dist=s.label_dist, label_temperature=s.label_temperature,
+        feature_temperature=s.feature_temperature, fps=config.data.fps)
+    return loss, updates["batch_stats"]
+
+  (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  new_state = TrainState(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                         batch_stats=batch_stats, opt_state=opt_state)
+  return new_state, {"loss": loss, "learning_rate": schedule(state.step)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Train and evaluate.
+# ---------------------------------------------------------------------------------------------
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (resuming from `workdir` if it holds a checkpoint), then evaluates.
+
+  Returns:
+    The evaluation results, also written to `workdir/results.json`.
+  """
+  # --- Mesh and data ---------------------------------------------------------------------------
+  devices = jax.devices()
+  check_config(config, len(devices))
+  checkpoint.check_workdir_config(workdir, config)
+  mesh = Mesh(np.asarray(devices), ("data",))
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+
+  builder = pipeline.get_builder(config.data)
+  sources = builder.as_data_source()
+  train_source = sources["train"]
+  data_iterator = pipeline.train_iterator(
+      train_source, global_batch_size=config.batch_size, seed=config.seed,
+      label_key=config.data.label_key, read_threads=config.data.read_threads)
+  steps_per_epoch = len(train_source) // config.batch_size
+  total_steps = config.get("num_steps") or config.num_epochs * steps_per_epoch
+  log(f"Data: {len(train_source)} training clips of {builder.info.features['video'].shape}, "
+      f"{steps_per_epoch} steps/epoch, {total_steps} steps on {len(devices)} "
+      f"{devices[0].platform} device(s).")
+
+  # --- Model, optimizer, sharded state ---------------------------------------------------------
+  model = make_model(config)
+  schedule = make_schedule(config, steps_per_epoch)
+  tx = optax.adam(schedule)
+  init_key, augment_key = jax.random.split(jax.random.key(config.seed))
+  sample_shape = (1, config.simper.window) + builder.info.features["video"].shape[1:]
+
+  def init_state(key):
+    variables = model.init(key, jnp.zeros(sample_shape, jnp.float32), train=False)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
+                      batch_stats=variables.get("batch_stats", {}),
+                      opt_state=tx.init(variables["params"]))
+
+  # Shardings come from the state's shapes: on the ('data',) mesh everything is replicated.
+  abstract_state = jax.eval_shape(init_state, init_key)
+  state_sharding = jax.tree.map(lambda _: replicated, abstract_state)
+  abstract_state = jax.tree.map(
+      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state,
+      state_sharding)
+
+  step_fn = jax.jit(
+      functools.partial(train_step, model=model, tx=tx, schedule=schedule, config=config,
+                        augment_key=augment_key),
+      in_shardings=(state_sharding, batch_sharding), out_shardings=(state_sharding, replicated),
+      donate_argnums=0)
+
+  # --- Restore or init -------------------------------------------------------------------------
+  manager = checkpoint.make_manager(workdir, config)
+  if manager.latest_step() is not None:
+    state = checkpoint.restore(manager, abstract_state, data_iterator)
+    log(f"Resumed from {workdir} at step {int(state.step)}.")
+  else:
+    state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
+    num_params = sum(x.size for x in jax.tree.leaves(state.params))
+    log(f"Initialized {config.model.name} with {num_params:,} parameters.")
+
+  # --- The loop --------------------------------------------------------------------------------
+  writer = SummaryWriter(f"{workdir}/tensorboard") if jax.process_index() == 0 else None
+  step = int(state.step)
+  pending, window_start, window_step = [], time.time(), step
+  while step < total_steps:
+    host_batch = next(data_iterator)
+    batch = {k: jax.make_array_from_process_local_data(batch_sharding, v)
+             for k, v in host_batch.items()}
+    state, metrics = step_fn(state, batch)
+    step += 1
+    pending.append(metrics)  # fetched only at log time, so the host does not stall the device
+
+    if step % config.log_every == 0 or step == total_steps:
+      fetched = jax.device_get(pending)
+      elapsed = time.time() - window_start
+      steps_per_s = (step - window_step) / max(elapsed, 1e-9)
+      loss = float(np.mean([m["loss"] for m in fetched]))
+      learning_rate = float(fetched[-1]["learning_rate"])
+      if not np.isfinite(loss):
+        raise FloatingPointError(f"Loss became {loss} at step {step}; lower learning_rate.")
+      eta = (total_steps - step) / max(steps_per_s, 1e-9)
+      log(f"step {step:>6}/{total_steps} ({100 * step / total_steps:5.1f}%) | loss {loss:.4f} | "
+          f"lr {learning_rate:.1e} | {steps_per_s:.2f} steps/s | "
+          f"{steps_per_s * config.batch_size:.1f} clips/s | ETA {eta / 60:.1f} min")
+      if writer:
+        for name, value in (("train/loss", loss), ("train/learning_rate", learning_rate),
+                            ("perf/steps_per_s", steps_per_s),
+                            ("perf/clips_per_s", steps_per_s * config.batch_size)):
+          writer.add_scalar(name, value, step)
+        writer.flush()
+      pending, window_start, window_step = [], time.time(), step
+
+    if step % config.checkpoint_every == 0 or step == total_steps:
+      checkpoint.save(manager, step, state, data_iterator, config)
+  manager.wait_until_finished()
+
+  # --- Evaluation --------------------------------------------------------------------------------
+  return evaluate_encoder(config, workdir, model,
+                          {"params": state.params, "batch_stats": state.batch_stats},
+                          sources, batch_sharding, step=step, writer=writer)
+
+
+def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, step: int,
+                     writer=None) -> dict:
+  """FFT readout and linear probe of the encoder on the test split; table + results.json."""
+  t0 = time.time()
+  encode = evaluate.make_encoder_fn(model, variables, sharding)
+  features = {}
+  for split in ("train", "test"):
+    batches = pipeline.eval_batches(sources[split], batch_size=config.eval.batch_size,
+                                    label_key=config.data.label_key)
+    features[split] = evaluate.compute_features(encode, batches)
+  results = evaluate.evaluate_signals(
+      *features["train"], *features["test"], fps=config.data.fps, band=tuple(config.eval.band),
+      probe_input=config.eval.probe_input, probe_l2=config.eval.probe_l2)
+  log(f"\nTest results at step {step} ({len(features['test'][1])} clips, "
+      f"{time.time() - t0:.0f} s):\n{evaluate.format_table(results)}")
+  if jax.process_index() == 0:
+    path = evaluate.write_results(workdir, {"step": step, "label": config.data.label_key,
+                                            "test": results})
+    log(f"Wrote {path}")
+    if writer:
+      for readout, metrics in results.items():
+        for name, value in metrics.items():
+          writer.add_scalar(f"eval/{readout}/{name}", value, step)
+      writer.flush()
+  return results
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """--mode=eval: evaluates the latest checkpoint in `workdir`."""
+  devices = jax.devices()
+  check_config(config, len(devices))
+  mesh = Mesh(np.asarray(devices), ("data",))
+  module, variables = checkpoint.load_encoder(workdir)
+  sources = pipeline.get_builder(config.data).as_data_source()
+  step = checkpoint.make_manager(workdir, config).latest_step()
+  return evaluate_encoder(config, workdir, module, variables, sources,
+                          NamedSharding(mesh, P("data")), step=step)
