@@ -8,8 +8,9 @@ Variants (`--config=configs/rotating_digits.py:VARIANT`):
           in U(0.5, 3), windows of 50 frames, the reference featurizer (64, 128), Adam 1e-3,
           batch 4 clips, 20 epochs, lr ×0.1 at epochs 12 and 16. Hours on a CPU; use an
           accelerator.
-  quick   shrunk to learn on 2 CPU cores in minutes: 16×16 frames, 90-frame clips, M=6,
-          windows of 30, a (8, 16)-channel featurizer, batch 8.
+  quick   shrunk to learn on 2 CPU cores in minutes: 16×16 frames, 90-frame clips, M=5
+          speeds in U(0.5, 2), windows of 30, a (8, 16)-channel featurizer with temporal
+          kernel 3, batch 4, 4 epochs.
   tiny    seconds per run; for tests only (it does not learn anything useful).
 """
 
@@ -90,14 +91,14 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.data.builder.image_size = 16
     c.data.builder.num_frames = 90
     c.model.widths = (8, 16)
-    c.simper.num_speeds = 6
+    c.model.temporal_kernel = 3
+    c.simper.num_speeds = 5
     c.simper.speed_range = (0.5, 2.0)
     c.simper.window = 30
-    c.batch_size = 8
-    c.num_epochs = 8
-    c.lr_decay_epochs = (5, 7)
-    c.log_every = 25
-    c.checkpoint_every = 200
+    c.num_epochs = 4
+    c.lr_decay_epochs = (3,)
+    c.log_every = 50
+    c.checkpoint_every = 250
   if "tiny" in variants:
     c.data.builder.num_train = 16
     c.data.builder.num_test = 16

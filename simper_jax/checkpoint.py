@@ -130,11 +130,12 @@ def load_encoder(path: str, step: Optional[int] = None):
                                          for k, v in spec["kwargs"].items()})
   # Restore only what the encoder needs, as host numpy: independent of the mesh or the
   # number of hosts that wrote the checkpoint, and skipping the optimizer state.
-  metadata = checkpointer.metadata(step_dir).item_metadata["state"]
-  wanted = {k: metadata[k] for k in ("params", "batch_stats") if k in metadata}
+  state_dir = os.path.join(step_dir, "state")
+  tree = ocp.PyTreeCheckpointer().metadata(state_dir).item_metadata.tree
+  wanted = {k: tree[k] for k in ("params", "batch_stats") if k in tree}
   restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
   state = ocp.PyTreeCheckpointer().restore(
-      os.path.join(step_dir, "state"),
+      state_dir,
       args=ocp.args.PyTreeRestore(item=wanted, restore_args=restore_args, partial_restore=True))
   variables = {k: state[k] for k in ("params", "batch_stats") if k in state and state[k]}
   return module, variables

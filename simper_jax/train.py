@@ -143,14 +143,21 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, config,
 # ---------------------------------------------------------------------------------------------
 # Train and evaluate.
 # ---------------------------------------------------------------------------------------------
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains (resuming from `workdir` if it holds a checkpoint), then evaluates.
+def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
+  """Trains SimPer, resuming from the latest checkpoint in `workdir` if there is one.
+
+  Args:
+    config: see configs/rotating_digits.py for every field.
+    workdir: checkpoints/, tensorboard/ and config.json go here.
+    devices: the devices of the ('data',) mesh; None → all of `jax.devices()`.
 
   Returns:
-    The evaluation results, also written to `workdir/results.json`.
+    (state, history, context): the final TrainState; [(step, mean loss since the previous
+    log line)] for the steps run in this call; and what evaluation needs (model, data
+    sources, batch sharding, TensorBoard writer).
   """
   # --- Mesh and data ---------------------------------------------------------------------------
-  devices = jax.devices()
+  devices = list(devices or jax.devices())
   check_config(config, len(devices))
   checkpoint.check_workdir_config(workdir, config)
   mesh = Mesh(np.asarray(devices), ("data",))
@@ -208,7 +215,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # --- The loop --------------------------------------------------------------------------------
   writer = SummaryWriter(f"{workdir}/tensorboard") if jax.process_index() == 0 else None
   step = int(state.step)
-  pending, window_start, window_step = [], time.time(), step
+  history, pending, window_start, window_step = [], [], time.time(), step
   while step < total_steps:
     host_batch = next(data_iterator)
     batch = {k: jax.make_array_from_process_local_data(batch_sharding, v)
@@ -225,6 +232,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       learning_rate = float(fetched[-1]["learning_rate"])
       if not np.isfinite(loss):
         raise FloatingPointError(f"Loss became {loss} at step {step}; lower learning_rate.")
+      history.append((step, loss))
       eta = (total_steps - step) / max(steps_per_s, 1e-9)
       log(f"step {step:>6}/{total_steps} ({100 * step / total_steps:5.1f}%) | loss {loss:.4f} | "
           f"lr {learning_rate:.1e} | {steps_per_s:.2f} steps/s | "
@@ -240,11 +248,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if step % config.checkpoint_every == 0 or step == total_steps:
       checkpoint.save(manager, step, state, data_iterator, config)
   manager.wait_until_finished()
+  context = {"model": model, "sources": sources, "sharding": batch_sharding, "writer": writer}
+  return state, history, context
 
-  # --- Evaluation --------------------------------------------------------------------------------
-  return evaluate_encoder(config, workdir, model,
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
+  """Trains (resuming if possible), then evaluates; results also go to workdir/results.json."""
+  state, _, ctx = train(config, workdir, devices)
+  return evaluate_encoder(config, workdir, ctx["model"],
                           {"params": state.params, "batch_stats": state.batch_stats},
-                          sources, batch_sharding, step=step, writer=writer)
+                          ctx["sources"], ctx["sharding"], step=int(state.step),
+                          writer=ctx["writer"])
 
 
 def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, step: int,

@@ -1,0 +1,91 @@
+"""Train-step throughput (clips/s) of a config on the devices present.
+
+    python benchmarks/train_step_bench.py --config=configs/rotating_digits.py [--steps 10]
+
+Times the full jitted step (augmentation of 2M views per clip on the device, featurizer
+forward and backward, loss, Adam update) on random uint8 clips of the config's shape, sharded
+over all devices on the 'data' axis, so no input pipeline is involved. Prints the median step
+time, clips/s, and model FLOPs per step with the achieved FLOP/s as counted by XLA's cost
+analysis (MFU needs the device's peak, which the script prints when it knows it).
+"""
+
+import functools
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from ml_collections import config_flags
+
+from simper_jax import train
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.")
+_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after one compile step).")
+# Dense bf16 peak FLOP/s of accelerators we know, for MFU.
+PEAK_FLOPS = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12, "TPU v4": 275e12,
+              "TPU v5 lite": 197e12, "TPU v5p": 459e12}
+
+
+def main(_):
+  config = _CONFIG.value
+  devices = jax.devices()
+  train.check_config(config, len(devices))
+  mesh = Mesh(np.asarray(devices), ("data",))
+  replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+  b = config.data.builder
+  clip_shape = (config.batch_size, b.num_frames, b.image_size, b.image_size, 1)
+
+  model = train.make_model(config)
+  schedule = train.make_schedule(config, steps_per_epoch=1000)
+  tx = optax.adam(schedule)
+  sample = jnp.zeros((1, config.simper.window) + clip_shape[2:], jnp.float32)
+
+  @functools.partial(jax.jit, out_shardings=replicated)
+  def init(key):
+    variables = model.init(key, sample, train=False)
+    return train.TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
+                            batch_stats=variables["batch_stats"],
+                            opt_state=tx.init(variables["params"]))
+
+  state = init(jax.random.key(0))
+  step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
+                                   config=config, augment_key=jax.random.key(1)),
+                 donate_argnums=0)
+  rng = np.random.default_rng(0)
+  batch = {"video": jax.device_put(rng.integers(0, 256, clip_shape, dtype=np.uint8),
+                                   batch_sharding),
+           "label": jax.device_put(np.zeros(config.batch_size, np.float32), batch_sharding)}
+  compiled = step.lower(state, batch).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get("flops", 0.0)) if cost else 0.0
+
+  state, metrics = step(state, batch)
+  jax.block_until_ready(metrics)
+  times = []
+  for _ in range(_STEPS.value):
+    start = time.perf_counter()
+    state, metrics = step(state, batch)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - start)
+  median = float(np.median(times))
+  kind = devices[0].device_kind
+  print(f"{config.model.name}, batch {config.batch_size} clips × {2 * config.simper.num_speeds} "
+        f"views × {config.simper.window} frames of {b.image_size}², on {len(devices)}× {kind}")
+  print(f"  step time   {1e3 * median:9.1f} ms (median of {_STEPS.value})")
+  print(f"  throughput  {config.batch_size / median:9.1f} clips/s")
+  if flops:
+    achieved = flops / median
+    print(f"  XLA flops   {flops / 1e9:9.1f} GFLOP/step, {achieved / 1e12:.3f} TFLOP/s")
+    if kind in PEAK_FLOPS:
+      print(f"  MFU         {100 * achieved / (PEAK_FLOPS[kind] * len(devices)):9.2f} % "
+            f"(of dense bf16 peak)")
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config"])
+  app.run(main)

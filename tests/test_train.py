@@ -1,0 +1,107 @@
+"""The training loop end to end on the tiny config: sharding, determinism, resume, bad input."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from configs import rotating_digits
+from simper_jax import checkpoint
+from simper_jax import train
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  """One prepared tiny dataset shared by every test of this module."""
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+def tiny_config(data_dir, **overrides):
+  config = rotating_digits.get_config("tiny")
+  config.data.data_dir = data_dir
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split(".")
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+  return config
+
+
+def params_of(state):
+  return jax.tree.map(np.asarray, jax.device_get(state.params))
+
+
+def test_tiny_run_end_to_end_and_load_encoder(data_dir, tmp_path):
+  workdir = str(tmp_path / "run")
+  results = train.train_and_evaluate(tiny_config(data_dir), workdir)
+  assert set(results) == {"fft", "linear_probe", "train_mean"}
+  with open(os.path.join(workdir, "results.json")) as f:
+    saved = json.load(f)
+  assert saved["step"] == 6 and saved["test"]["fft"]["mae"] == results["fft"]["mae"]
+  assert any(name.startswith("events") for name in os.listdir(os.path.join(workdir, "tensorboard")))
+
+  module, variables = checkpoint.load_encoder(workdir)
+  assert set(variables) == {"params", "batch_stats"}
+  video = np.random.default_rng(0).uniform(size=(2, 24, 8, 8, 1)).astype(np.float32)
+  signals = module.apply(variables, video)
+  assert signals.shape == (2, 24)
+  # The same numbers as the final state of the run, restored from an older step too.
+  module_2, variables_2 = checkpoint.load_encoder(workdir, step=2)
+  assert not np.allclose(np.asarray(module_2.apply(variables_2, video)), np.asarray(signals))
+
+
+def test_same_seed_same_loss_on_one_and_eight_devices(data_dir, tmp_path):
+  config = tiny_config(data_dir, num_steps=3)
+  _, one, _ = train.train(config, str(tmp_path / "one"), devices=jax.devices()[:1])
+  state8, eight, _ = train.train(config, str(tmp_path / "eight"))
+  assert [s for s, _ in one] == [1, 2, 3]
+  np.testing.assert_allclose(one[-1][1], eight[-1][1], rtol=1e-5)
+  assert len(state8.params["Conv_0"]["kernel"].sharding.device_set) == 8
+
+
+def test_resume_after_step_2_matches_an_uninterrupted_run(data_dir, tmp_path):
+  straight_state, straight, _ = train.train(tiny_config(data_dir, num_steps=4),
+                                            str(tmp_path / "straight"))
+  workdir = str(tmp_path / "resumed")
+  train.train(tiny_config(data_dir, num_steps=2), workdir)  # stops after the step-2 checkpoint
+  resumed_state, resumed, _ = train.train(tiny_config(data_dir, num_steps=4), workdir)
+  assert [s for s, _ in resumed] == [3, 4]
+  np.testing.assert_allclose(resumed[-1][1], straight[-1][1], rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),
+               params_of(resumed_state), params_of(straight_state))
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"simper.num_speeds": 1}, r"simper.num_speeds=1: SimPer contrasts M >= 2 speeds"),
+    ({"simper.window": 25}, r"simper.window=25: expected 1 <= window <= the clip length"),
+    ({"simper.similarity": "dot"}, r"simper.similarity='dot': expected one of"),
+    ({"simper.speed_range": (2.0, 1.0)}, r"simper.speed_range=\(2.0, 1.0\)"),
+    ({"model.name": "resnet99"}, r"model.name='resnet99'"),
+    ({"batch_size": 6}, r"batch_size=6: expected a positive multiple of the 8 devices"),
+])
+def test_bad_config_values_are_named(data_dir, tmp_path, override, message):
+  with pytest.raises(ValueError, match=message):
+    train.train(tiny_config(data_dir, **override), str(tmp_path / "bad"))
+
+
+def test_workdir_of_another_config_is_refused(data_dir, tmp_path):
+  workdir = str(tmp_path / "run")
+  train.train(tiny_config(data_dir, num_steps=1), workdir)
+  with pytest.raises(ValueError, match=r"different config \(simper.label_temperature: saved 0.1, "
+                                       r"now 0.5\).*new --workdir"):
+    train.train(tiny_config(data_dir, num_steps=2, **{"simper.label_temperature": 0.5}), workdir)
+
+
+def test_missing_mnist_is_a_clear_error(data_dir, tmp_path):
+  config = tiny_config(data_dir, **{"data.builder.digits": "mnist",
+                                    "data.manual_dir": str(tmp_path / "nowhere")})
+  with pytest.raises(FileNotFoundError, match=r"nowhere/mnist\.npz' does not exist"):
+    train.train(config, str(tmp_path / "run"))
+
+
+def test_load_encoder_without_a_checkpoint(tmp_path):
+  with pytest.raises(FileNotFoundError, match="No checkpoint under"):
+    checkpoint.load_encoder(str(tmp_path))
