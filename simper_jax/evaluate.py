@@ -36,9 +36,16 @@ def power_spectrum(signals: np.ndarray, fps: float, pad_factor: int = 4):
   return scipy_signal.periodogram(signals, fs=fps, nfft=nfft, detrend="linear", axis=-1)
 
 
-def fft_frequency(signals: np.ndarray, fps: float, band: tuple[float, float]) -> np.ndarray:
-  """[N, T] feature signals -> [N] frequency (Hz) of the highest spectral peak inside `band`."""
+def fft_frequency(signals: np.ndarray, fps: float, band: tuple[float, float],
+                  harmonic: int = 1) -> np.ndarray:
+  """[N, T] feature signals -> [N] target frequency (Hz) read off the highest spectral peak.
+
+  `harmonic` h says that the feature signal oscillates at h × the target frequency (a
+  back-and-forth rotation passes every angle twice per cycle, so its appearance, and SimPer's
+  feature signal, peak at 2f): the peak is searched in h × `band` and divided by h.
+  """
   freqs, power = power_spectrum(signals, fps)
+  freqs = freqs / harmonic
   in_band = (freqs >= band[0]) & (freqs <= band[1])
   if not in_band.any():
     raise ValueError(f"The band {band} Hz holds no frequency bin of a {signals.shape[-1]}-frame "
@@ -70,7 +77,8 @@ def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float):
 def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
   """MAE, MAPE (%), RMSE and Pearson r of predictions against targets."""
   err = pred - target
-  r = np.corrcoef(pred, target)[0, 1] if np.std(pred) > 0 and np.std(target) > 0 else 0.0
+  # ptp, not std: a float32 constant can have a tiny non-zero std, and corrcoef then gives nan.
+  r = np.corrcoef(pred, target)[0, 1] if np.ptp(pred) > 0 and np.ptp(target) > 0 else 0.0
   return {"mae": float(np.mean(np.abs(err))),
           "mape": float(100 * np.mean(np.abs(err) / np.maximum(np.abs(target), 1e-8))),
           "rmse": float(np.sqrt(np.mean(err**2))), "pearson_r": float(r)}
@@ -87,7 +95,7 @@ def compute_features(encode: Callable, batches) -> tuple[np.ndarray, np.ndarray]
 
 
 def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, fps: float,
-                     band, probe_input: str, probe_l2: float) -> dict:
+                     band, probe_input: str, probe_l2: float, fft_harmonic: int = 1) -> dict:
   """All readouts of one encoder; returns {readout: metrics} on the test split."""
   if probe_input == "spectrum":
     make_inputs = lambda s: spectrum_features(s, fps)
@@ -98,7 +106,8 @@ def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, 
                      f"'signal'.")
   predict, _ = fit_ridge(make_inputs(train_signals), train_labels, probe_l2)
   return {
-      "fft": regression_metrics(fft_frequency(test_signals, fps, band), test_labels),
+      "fft": regression_metrics(fft_frequency(test_signals, fps, band, fft_harmonic),
+                                test_labels),
       "linear_probe": regression_metrics(predict(make_inputs(test_signals)), test_labels),
       "train_mean": regression_metrics(np.full_like(test_labels, train_labels.mean()),
                                        test_labels),

@@ -75,6 +75,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
       fail(field, f"expected a positive multiple of the {num_devices} devices.")
   if config.get("num_steps") is None and config.num_epochs < 1:
     fail("num_epochs", "expected at least 1.")
+  if not (isinstance(config.eval.fft_harmonic, int) and config.eval.fft_harmonic >= 1):
+    fail("eval.fft_harmonic", "expected a positive integer.")
   if config.eval.probe_input not in ("spectrum", "signal"):
     fail("eval.probe_input", "expected 'spectrum' or 'signal'.")
 
@@ -273,7 +275,8 @@ def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, st
     features[split] = evaluate.compute_features(encode, batches)
   results = evaluate.evaluate_signals(
       *features["train"], *features["test"], fps=config.data.fps, band=tuple(config.eval.band),
-      probe_input=config.eval.probe_input, probe_l2=config.eval.probe_l2)
+      probe_input=config.eval.probe_input, probe_l2=config.eval.probe_l2,
+      fft_harmonic=config.eval.fft_harmonic)
   log(f"\nTest results at step {step} ({len(features['test'][1])} clips, "
       f"{time.time() - t0:.0f} s):\n{evaluate.format_table(results)}")
   if jax.process_index() == 0:

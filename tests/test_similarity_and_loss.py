@@ -98,3 +98,14 @@ def test_loss_rejects_bad_shapes():
     simper.simper_loss(jnp.ones((1, 2, 16)), jnp.ones((1, 2)))
   with pytest.raises(ValueError, match="Unknown similarity 'dot'"):
     simper.simper_loss(jnp.ones((1, 4, 16)), jnp.ones((1, 4)), similarity="dot")
+
+
+def test_fft_readout_recovers_frequency_and_harmonic():
+  from simper_jax import evaluate
+  fps, t = 30.0, np.arange(150) / 30.0
+  freqs = np.array([0.8, 1.7, 3.2])
+  signals = np.sin(2 * np.pi * freqs[:, None] * t + 0.3)
+  np.testing.assert_allclose(evaluate.fft_frequency(signals, fps, (0.5, 5.0)), freqs, atol=0.06)
+  doubled = np.sin(2 * np.pi * 2 * freqs[:, None] * t)  # a signal at 2f, read as f
+  np.testing.assert_allclose(evaluate.fft_frequency(doubled, fps, (0.5, 5.0), harmonic=2),
+                             freqs, atol=0.06)
