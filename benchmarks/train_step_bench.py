@@ -15,7 +15,6 @@ import time
 from absl import app
 from absl import flags
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -42,16 +41,10 @@ def main(_):
   model = train.make_model(config)
   schedule = train.make_schedule(config, steps_per_epoch=1000)
   tx = optax.adam(schedule)
-  sample = jnp.zeros((1, config.simper.window) + clip_shape[2:], jnp.float32)
-
-  @functools.partial(jax.jit, out_shardings=replicated)
-  def init(key):
-    variables = model.init(key, sample, train=False)
-    return train.TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
-                            batch_stats=variables["batch_stats"],
-                            opt_state=tx.init(variables["params"]))
-
-  state = init(jax.random.key(0))
+  sample_shape = (1, config.simper.window) + clip_shape[2:]
+  state = jax.jit(functools.partial(train.init_train_state, model=model, tx=tx,
+                                    sample_shape=sample_shape),
+                  out_shardings=replicated)(jax.random.key(0))
   step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
                                    config=config, augment_key=jax.random.key(1)),
                  donate_argnums=0)

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import signal as scipy_signal
 
+from simper_jax.models import heads
+
 
 def _next_pow2(n: int) -> int:
   return 1 << (int(n) - 1).bit_length()
@@ -59,11 +61,13 @@ def spectrum_features(signals: np.ndarray, fps: float) -> np.ndarray:
   return power / np.maximum(power.sum(-1, keepdims=True), 1e-12)
 
 
-def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float):
-  """Closed-form ridge regression on standardized inputs.
+def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float) -> dict:
+  """Fits the linear probe in closed form: ridge regression on standardized inputs.
+
+  Closed form rather than SGD: the optimum of a convex problem, exact and in milliseconds.
 
   Returns:
-    predict: [N, D] -> [N], and the equivalent Dense head (kernel [D], bias) in input units.
+    `LinearHead` variables, in input units: LinearHead().apply(head, inputs) -> [N].
   """
   mean, std = inputs.mean(0), inputs.std(0) + 1e-8
   x = (inputs - mean) / std
@@ -71,7 +75,8 @@ def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float):
   weights = np.linalg.solve(gram, x.T @ (targets - targets.mean()) / len(x))
   kernel = weights / std
   bias = targets.mean() - mean @ kernel
-  return (lambda z: z @ kernel + bias), (kernel, bias)
+  return {"params": {"Dense_0": {"kernel": kernel[:, None].astype(np.float32),
+                                 "bias": np.array([bias], np.float32)}}}
 
 
 def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
@@ -104,7 +109,8 @@ def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, 
   else:
     raise ValueError(f"Unknown eval.probe_input {probe_input!r}; expected 'spectrum' or "
                      f"'signal'.")
-  predict, _ = fit_ridge(make_inputs(train_signals), train_labels, probe_l2)
+  head = fit_ridge(make_inputs(train_signals), train_labels, probe_l2)
+  predict = lambda inputs: np.asarray(heads.LinearHead().apply(head, inputs))
   return {
       "fft": regression_metrics(fft_frequency(test_signals, fps, band, fft_harmonic),
                                 test_labels),

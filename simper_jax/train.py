@@ -95,6 +95,14 @@ def make_model(config: ml_collections.ConfigDict):
   return models.get(config.model.name)(**kwargs)
 
 
+def init_train_state(key: jax.Array, model, tx, sample_shape) -> TrainState:
+  """Fresh state for `model` on inputs of `sample_shape` [1, L, H, W, C]."""
+  variables = model.init(key, jnp.zeros(sample_shape, jnp.float32), train=False)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
+                    batch_stats=variables.get("batch_stats", {}),
+                    opt_state=tx.init(variables["params"]))
+
+
 def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
   """The paper's step schedule: lr × decay_factor at each of `lr_decay_epochs`."""
   return optax.piecewise_constant_schedule(
@@ -185,11 +193,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   init_key, augment_key = jax.random.split(jax.random.key(config.seed))
   sample_shape = (1, config.simper.window) + builder.info.features["video"].shape[1:]
 
-  def init_state(key):
-    variables = model.init(key, jnp.zeros(sample_shape, jnp.float32), train=False)
-    return TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
-                      batch_stats=variables.get("batch_stats", {}),
-                      opt_state=tx.init(variables["params"]))
+  init_state = functools.partial(init_train_state, model=model, tx=tx, sample_shape=sample_shape)
 
   # Shardings come from the state's shapes: on the ('data',) mesh everything is replicated.
   abstract_state = jax.eval_shape(init_state, init_key)
