@@ -1,4 +1,5 @@
-"""Evaluation of a trained encoder: FFT readout and linear probe (SIMPER_SPEC §6).
+"""Evaluation of a trained encoder: FFT readout and linear probe (SIMPER_SPEC §6); heart rate
+by the rPPG protocol; fine-tuning lives in `simper_jax.finetune`.
 
 Both read the *feature signal* z [T] of each whole test clip (the encoder is convolutional in
 time, so it runs on clips longer than the training windows).
@@ -21,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import signal as scipy_signal
 
+from simper_jax import heart_rate as hr
 from simper_jax.models import heads
 
 
@@ -55,10 +57,25 @@ def fft_frequency(signals: np.ndarray, fps: float, band: tuple[float, float],
   return freqs[in_band][np.argmax(power[:, in_band], axis=-1)]
 
 
-def spectrum_features(signals: np.ndarray, fps: float) -> np.ndarray:
-  """[N, T] -> [N, F] power spectra up to Nyquist, each normalized to sum 1."""
-  _, power = power_spectrum(signals, fps)
-  return power / np.maximum(power.sum(-1, keepdims=True), 1e-12)
+def spectrum(signals: jnp.ndarray, pad_factor: int = 4) -> jnp.ndarray:
+  """[N, T] -> [N, F] linear-detrended power spectra up to Nyquist, each normalized to sum 1.
+
+  Differentiable (jnp), so fine-tuning trains through the same input the linear probe reads.
+  Zero-padded to a power of two ≥ pad_factor·T, as `power_spectrum`.
+  """
+  signals = jnp.asarray(signals, jnp.float32)
+  length = signals.shape[-1]
+  t = jnp.arange(length, dtype=jnp.float32) - (length - 1) / 2
+  centred = signals - signals.mean(-1, keepdims=True)
+  slope = (centred @ t) / jnp.maximum(t @ t, 1e-12)
+  detrended = centred - slope[..., None] * t
+  power = jnp.abs(jnp.fft.rfft(detrended, n=_next_pow2(pad_factor * length))) ** 2
+  return power / jnp.maximum(power.sum(-1, keepdims=True), 1e-12)
+
+
+def spectrum_features(signals: np.ndarray) -> np.ndarray:
+  """Host-side `spectrum`: the linear probe's input."""
+  return np.asarray(jax.device_get(spectrum(signals)))
 
 
 def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float) -> dict:
@@ -84,26 +101,33 @@ def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
   err = pred - target
   # ptp, not std: a float32 constant can have a tiny non-zero std, and corrcoef then gives nan.
   r = np.corrcoef(pred, target)[0, 1] if np.ptp(pred) > 0 and np.ptp(target) > 0 else 0.0
-  return {"mae": float(np.mean(np.abs(err))),
+  return {"n": int(len(err)), "mae": float(np.mean(np.abs(err))),
           "mape": float(100 * np.mean(np.abs(err) / np.maximum(np.abs(target), 1e-8))),
           "rmse": float(np.sqrt(np.mean(err**2))), "pearson_r": float(r)}
 
 
-def compute_features(encode: Callable, batches) -> tuple[np.ndarray, np.ndarray]:
-  """Runs `encode` (uint8 video batch -> [b, T] feature signals) over batches; drops padding."""
-  signals, labels = [], []
+def compute_features(encode: Callable, batches) -> dict:
+  """Runs `encode` (uint8 video batch -> [b, T] feature signals) over `eval_batches`.
+
+  Returns:
+    {'signals': [N, T], and every other key of the batches ('label', ...): [N, ...]}, with
+    the padding rows dropped.
+  """
+  collected = {}
   for batch in batches:
-    out = np.asarray(jax.device_get(encode(batch["video"])))
-    signals.append(out[batch["mask"]])
-    labels.append(batch["label"][batch["mask"]])
-  return np.concatenate(signals), np.concatenate(labels)
+    mask = batch["mask"]
+    rows = {"signals": np.asarray(jax.device_get(encode(batch["video"])))[mask]}
+    rows.update({k: v[mask] for k, v in batch.items() if k not in ("video", "mask")})
+    for key, value in rows.items():
+      collected.setdefault(key, []).append(value)
+  return {key: np.concatenate(values) for key, values in collected.items()}
 
 
 def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, fps: float,
                      band, probe_input: str, probe_l2: float, fft_harmonic: int = 1) -> dict:
   """All readouts of one encoder; returns {readout: metrics} on the test split."""
   if probe_input == "spectrum":
-    make_inputs = lambda s: spectrum_features(s, fps)
+    make_inputs = spectrum_features
   elif probe_input == "signal":
     make_inputs = lambda s: s
   else:
@@ -120,11 +144,37 @@ def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, 
   }
 
 
+def evaluate_heart_rate(train: dict, test: dict, *, fps: float, band, probe_l2: float,
+                        window: int | None = None) -> dict:
+  """Heart-rate readouts (bpm) by the rPPG protocol (`simper_jax.heart_rate`).
+
+  Args:
+    train, test: `compute_features` outputs with 'signals', 'label' (clip HR), 'ppg',
+      'video_id' and 'clip_index'.
+    window: frames per evaluation window of the FFT readout; None → whole videos.
+  Returns:
+    {readout: metrics}: 'fft' per video (or window), as the rPPG-Toolbox evaluates; 'fft_clip',
+    'linear_probe' and 'train_mean' per clip, against the clips' HR labels.
+  """
+  pred, true, _ = hr.per_video_heart_rates(test["signals"], test["ppg"], test["video_id"],
+                                           test["clip_index"], fps, band=band, window=window)
+  head = fit_ridge(spectrum_features(train["signals"]), train["label"], probe_l2)
+  probe = np.asarray(heads.LinearHead().apply(head, spectrum_features(test["signals"])))
+  return {
+      "fft": regression_metrics(pred, true),
+      "fft_clip": regression_metrics(hr.heart_rate(test["signals"], fps, band=band),
+                                     test["label"]),
+      "linear_probe": regression_metrics(probe, test["label"]),
+      "train_mean": regression_metrics(np.full_like(test["label"], train["label"].mean()),
+                                       test["label"]),
+  }
+
+
 def format_table(results: dict, unit: str = "") -> str:
   """A plain-text table, one row per readout."""
-  lines = [f"{'readout':<14}{'MAE' + unit:>12}{'MAPE %':>10}{'RMSE':>10}{'r':>8}"]
+  lines = [f"{'readout':<16}{'n':>6}{'MAE' + unit:>12}{'MAPE %':>10}{'RMSE':>10}{'r':>8}"]
   for name, m in results.items():
-    lines.append(f"{name:<14}{m['mae']:>12.4f}{m['mape']:>10.2f}{m['rmse']:>10.4f}"
+    lines.append(f"{name:<16}{m['n']:>6}{m['mae']:>12.4f}{m['mape']:>10.2f}{m['rmse']:>10.4f}"
                  f"{m['pearson_r']:>8.3f}")
   return "\n".join(lines)
 

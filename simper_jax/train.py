@@ -19,6 +19,7 @@ from tensorboardX import SummaryWriter
 
 from simper_jax import checkpoint
 from simper_jax import evaluate
+from simper_jax import finetune
 from simper_jax import models
 from simper_jax import similarity
 from simper_jax.data import pipeline
@@ -79,6 +80,20 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("eval.fft_harmonic", "expected a positive integer.")
   if config.eval.probe_input not in ("spectrum", "signal"):
     fail("eval.probe_input", "expected 'spectrum' or 'signal'.")
+  if config.eval.get("protocol", "frequency") not in ("frequency", "heart_rate"):
+    fail("eval.protocol", "expected 'frequency' or 'heart_rate'.")
+  for fraction in config.eval.get("finetune_fractions", ()):
+    if not 0 < fraction <= 1:
+      fail("eval.finetune_fractions", "expected fractions of the labels in (0, 1].")
+  if config.eval.get("finetune_fractions") and (
+      config.eval.finetune_batch_size < 1 or config.eval.finetune_batch_size % num_devices):
+    fail("eval.finetune_batch_size", f"expected a positive multiple of the {num_devices} "
+                                     f"devices.")
+  if config.model.name == "tscan":
+    for field in ("simper.window", "data.builder.num_frames"):
+      if _get(config, field) % config.model.frame_depth:
+        fail(field, f"TS-CAN shifts frames in blocks of model.frame_depth="
+                    f"{config.model.frame_depth}; expected a multiple of it.")
 
 
 def _get(config, dotted: str):
@@ -128,6 +143,8 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, config,
   # views do not depend on how the batch is split over devices or hosts.
   step_key = jax.random.fold_in(augment_key, state.step)
   example_keys = jax.vmap(jax.random.fold_in, (None, 0))(step_key, jnp.arange(batch_size))
+  # Dropout draws from its own stream (no example index reaches 2**32 - 1).
+  dropout_key = jax.random.fold_in(step_key, 2**32 - 1)
   make_views = functools.partial(simper.make_views, num_speeds=s.num_speeds,
                                  speed_range=tuple(s.speed_range), window=s.window,
                                  **config.augment.to_dict())
@@ -136,12 +153,13 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, config,
   def loss_fn(params):
     features, updates = model.apply(
         {"params": params, "batch_stats": state.batch_stats},
-        views.reshape((-1,) + views.shape[2:]), train=True, mutable=["batch_stats"])
+        views.reshape((-1,) + views.shape[2:]), train=True, mutable=["batch_stats"],
+        rngs={"dropout": dropout_key})
     loss = simper.simper_loss(
         features.reshape(views.shape[:3]), speeds, similarity=s.similarity,
         label_dist=s.label_dist, label_temperature=s.label_temperature,
         feature_temperature=s.feature_temperature, fps=config.data.fps)
-    return loss, updates["batch_stats"]
+    return loss, updates.get("batch_stats", state.batch_stats)  # none in BN-free models
 
   (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -269,23 +287,42 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
 def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, step: int,
                      writer=None) -> dict:
-  """FFT readout and linear probe of the encoder on the test split; table + results.json."""
+  """All readouts of the encoder on the test split; table + results.json.
+
+  FFT readout and linear probe always; by the heart-rate protocol when
+  `eval.protocol="heart_rate"`; fine-tuning for each of `eval.finetune_fractions`.
+  """
   t0 = time.time()
+  heart_rate = config.eval.get("protocol", "frequency") == "heart_rate"
+  keys = ("ppg", "video_id", "clip_index") if heart_rate else ()
   encode = evaluate.make_encoder_fn(model, variables, sharding)
   features = {}
   for split in ("train", "test"):
     batches = pipeline.eval_batches(sources[split], batch_size=config.eval.batch_size,
-                                    label_key=config.data.label_key)
+                                    label_key=config.data.label_key, keys=keys)
     features[split] = evaluate.compute_features(encode, batches)
-  results = evaluate.evaluate_signals(
-      *features["train"], *features["test"], fps=config.data.fps, band=tuple(config.eval.band),
-      probe_input=config.eval.probe_input, probe_l2=config.eval.probe_l2,
-      fft_harmonic=config.eval.fft_harmonic)
-  log(f"\nTest results at step {step} ({len(features['test'][1])} clips, "
-      f"{time.time() - t0:.0f} s):\n{evaluate.format_table(results)}")
+  if heart_rate:
+    window = config.eval.get("window_seconds")
+    results = evaluate.evaluate_heart_rate(
+        features["train"], features["test"], fps=config.data.fps, band=tuple(config.eval.band),
+        probe_l2=config.eval.probe_l2,
+        window=round(window * config.data.fps) if window else None)
+  else:
+    results = evaluate.evaluate_signals(
+        features["train"]["signals"], features["train"]["label"], features["test"]["signals"],
+        features["test"]["label"], fps=config.data.fps, band=tuple(config.eval.band),
+        probe_input=config.eval.probe_input, probe_l2=config.eval.probe_l2,
+        fft_harmonic=config.eval.fft_harmonic)
+  for fraction in config.eval.get("finetune_fractions", ()):
+    results[f"finetune_{100 * fraction:g}%"] = finetune_and_test(
+        config, model, variables, sources, features, fraction, sharding)
+  unit = config.eval.get("unit", "")
+  log(f"\nTest results at step {step} ({len(features['test']['label'])} clips, "
+      f"{time.time() - t0:.0f} s){', MAE in ' + unit if unit else ''}:\n"
+      f"{evaluate.format_table(results)}")
   if jax.process_index() == 0:
     path = evaluate.write_results(workdir, {"step": step, "label": config.data.label_key,
-                                            "test": results})
+                                            "unit": unit, "test": results})
     log(f"Wrote {path}")
     if writer:
       for readout, metrics in results.items():
@@ -293,6 +330,22 @@ def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, st
           writer.add_scalar(f"eval/{readout}/{name}", value, step)
       writer.flush()
   return results
+
+
+def finetune_and_test(config, model, variables, sources, features, fraction, sharding) -> dict:
+  """Fine-tunes on `fraction` of the training labels; metrics per test clip."""
+  e = config.eval
+  encoder, head = finetune.finetune(
+      model, variables, sources["train"], features["train"]["signals"],
+      features["train"]["label"], fraction=fraction, steps=e.finetune_steps,
+      batch_size=e.finetune_batch_size, learning_rate=e.finetune_learning_rate,
+      probe_l2=e.probe_l2, label_key=config.data.label_key, seed=config.seed, sharding=sharding,
+      log=log)
+  predict = finetune.make_predict_fn(model, encoder, head, sharding)
+  predictions = [np.asarray(jax.device_get(predict(batch["video"])))[batch["mask"]]
+                 for batch in pipeline.eval_batches(sources["test"], batch_size=e.batch_size,
+                                                    label_key=config.data.label_key)]
+  return evaluate.regression_metrics(np.concatenate(predictions), features["test"]["label"])
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:

@@ -13,29 +13,48 @@ import jax
 import numpy as np
 import tensorflow_datasets as tfds
 
-DATASETS = {"rotating_digits": ("simper_jax.data.rotating_digits", "RotatingDigits")}
+from simper_jax.data import synthetic_rppg
+
+DATASETS = {"rotating_digits": ("simper_jax.data.rotating_digits", "RotatingDigits"),
+            "scamps": ("simper_jax.data.scamps", "Scamps"),
+            "ubfc_rppg": ("simper_jax.data.ubfc_rppg", "UbfcRppg"),
+            "pure": ("simper_jax.data.pure", "Pure")}
 
 
 def get_builder(data_config) -> tfds.core.DatasetBuilder:
   """Builds (once) and returns the TFDS builder described by `config.data`.
 
   Preparation writes array_record files under `data_dir` and is skipped when they exist.
-  Nothing is downloaded: inputs that a user must supply are read from `manual_dir`.
+  Nothing is downloaded: inputs that a user must supply are read from `manual_dir` (default
+  `<data_dir>/downloads/manual/<dataset name>`). With `config.data.synthetic` set, files in
+  the dataset's real format are generated into a temporary directory and read from there.
   """
   if data_config.name not in DATASETS:
     raise ValueError(f"Unknown dataset config.data.name={data_config.name!r}; expected one of "
                      f"{sorted(DATASETS)}.")
   module_name, class_name = DATASETS[data_config.name]
   module = importlib.import_module(module_name)
-  builder_config = module.make_config(**data_config.builder.to_dict())
+  builder_fields = data_config.builder.to_dict()
+  synthetic = data_config.get("synthetic")
+  if synthetic is not None:
+    # Synthetic sets are named by their settings, so they never share a directory with the
+    # user's real data (or with each other).
+    spec = synthetic_rppg.SyntheticSpec(**synthetic.to_dict())
+    builder_fields["source"] = synthetic_rppg.source_name(spec)
   data_dir = os.path.expanduser(data_config.data_dir or "~/tensorflow_datasets")
-  builder = getattr(module, class_name)(config=builder_config, data_dir=data_dir,
-                                        file_format="array_record")
-  manual_dir = os.path.expanduser(data_config.manual_dir) if data_config.manual_dir else None
+  builder = getattr(module, class_name)(config=module.make_config(**builder_fields),
+                                        data_dir=data_dir, file_format="array_record")
   # Only process 0 writes; the others wait for its files (multi-host runs share data_dir).
-  if jax.process_index() == 0:
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  if jax.process_index() == 0 and not builder.is_prepared():
+    if synthetic is not None:
+      synthetic_rppg.prepare(builder, data_config.name, spec)
+    else:
+      manual_dir = os.path.expanduser(data_config.manual_dir or os.path.join(
+          data_dir, "downloads", "manual", data_config.name))
+      if hasattr(builder, "check_manual_dir"):
+        builder.check_manual_dir(manual_dir)  # a clear error before TFDS starts anything
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=manual_dir))
   return builder
 
 
@@ -78,19 +97,25 @@ def train_iterator(source, *, global_batch_size: int, seed: int, label_key: str,
   return iter(dataset)
 
 
-def eval_batches(source, *, batch_size: int, label_key: str) -> Iterator[dict]:
+def eval_batches(source, *, batch_size: int, label_key: str, keys=()) -> Iterator[dict]:
   """Every example of `source` once, in order, in batches padded to `batch_size`.
 
-  Yields {'video': uint8 [batch_size, ...], 'label': f32 [batch_size], 'mask': bool
-  [batch_size]}; padded rows repeat the last example and have mask False. A fixed batch
-  shape means one compilation for the whole split.
+  Yields {'video': uint8 [batch_size, ...], 'label': f32 [batch_size], each of `keys`
+  [batch_size, ...], 'mask': bool [batch_size]}; padded rows repeat the last example and have
+  mask False. A fixed batch shape means one compilation for the whole split.
   """
   convert = _to_batch(label_key)
   for begin in range(0, len(source), batch_size):
     indices = list(range(begin, min(begin + batch_size, len(source))))
-    batch = convert({key: np.stack([ex[key] for ex in source.__getitems__(indices)])
+    examples = source.__getitems__(indices)
+    batch = convert({key: np.stack([ex[key] for ex in examples])
                      for key in ("video", label_key)})
+    batch.update({key: np.asarray([_decode(ex[key]) for ex in examples]) for key in keys})
     pad = batch_size - len(indices)
     mask = np.arange(batch_size) < len(indices)
     yield {**{k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) for k, v in batch.items()},
            "mask": mask}
+
+
+def _decode(value):
+  return value.decode() if isinstance(value, bytes) else value

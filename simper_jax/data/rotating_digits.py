@@ -10,12 +10,13 @@ and test videos draw their digits from disjoint image pools. Every video is a pu
 """
 
 import dataclasses
-import hashlib
 import os
 
 import numpy as np
 import tensorflow_datasets as tfds
 from scipy import ndimage
+
+from simper_jax.data import common
 
 DIGIT_SOURCES = ("sklearn", "mnist")
 _SKLEARN_TRAIN_POOL = 1000  # sklearn images [0, 1000) feed train, the other 797 feed test
@@ -37,13 +38,8 @@ class RotatingDigitsConfig(tfds.core.BuilderConfig):
 
 def make_config(**fields) -> RotatingDigitsConfig:
   """A config whose name encodes its fields, so that two settings never share a directory."""
-  probe = RotatingDigitsConfig(name="probe", **fields)
-  base_fields = {f.name for f in dataclasses.fields(tfds.core.BuilderConfig)}
-  values = {f.name: getattr(probe, f.name) for f in dataclasses.fields(RotatingDigitsConfig)
-            if f.name not in base_fields}
-  digest = hashlib.sha1(repr(sorted(values.items())).encode()).hexdigest()[:8]
-  name = f"{probe.digits}_{probe.image_size}px_{probe.num_frames}f_{digest}"
-  return RotatingDigitsConfig(name=name, description=repr(values), **fields)
+  return common.named_config(RotatingDigitsConfig, "{digits}_{image_size}px_{num_frames}f",
+                             **fields)
 
 
 def rotate_digit(image: np.ndarray, angles_deg: np.ndarray, size: int) -> np.ndarray:
@@ -112,7 +108,8 @@ class RotatingDigits(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
-  BUILDER_CONFIGS = [make_config()]
+  # Named "default", unlike every make_config() name, so a config equal to it is not a clash.
+  BUILDER_CONFIGS = [RotatingDigitsConfig(name="default")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Only for digits='mnist': place a Keras-style mnist.npz in the manual_dir. The default "
       "digits='sklearn' needs nothing.")

@@ -2,7 +2,7 @@
 
 import importlib
 
-MODELS = ("featurizer3d",)
+MODELS = ("featurizer3d", "tscan")
 
 
 def get(name: str):

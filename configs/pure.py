@@ -1,0 +1,21 @@
+r"""SimPer on PURE (PNG frames + JSON oximeter data; DATASETS.md), evaluated by the rPPG HR
+protocol.
+
+Run (with PURE in the manual_dir, see README):
+  python -m simper_jax.main --config=configs/pure.py --config.data.manual_dir=/data/PURE
+On any machine, with synthetic XX-YY/ recordings:
+  python -m simper_jax.main --config=configs/pure.py:synthetic --workdir=workdir/pure_synthetic
+
+Variants: see configs/common_rppg.py. Face crop by Haar cascade; subject-wise 80/20 split.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from configs import common_rppg  # noqa: E402  pylint: disable=g-import-not-at-top
+
+
+def get_config(arg: str = ""):
+  return common_rppg.get_config("pure", arg, face_crop=True, synthetic_videos=30,
+                                synthetic_size=(72, 96))

@@ -1,0 +1,290 @@
+"""The machinery the rPPG builders (SCAMPS, UBFC-rPPG, PURE) share (DATASETS.md).
+
+A dataset module says only how to list its videos and how to read one; this module does the
+rest, the rPPG-Toolbox way: face box from OpenCV's Haar cascade on the first frame, enlarged
+1.5×; every frame cropped to it and resized with INTER_AREA; the PPG resampled to the frame
+times; clips of T frames without overlap (the remainder dropped); a heart-rate label per clip
+from its PPG by the HR protocol (`simper_jax.heart_rate`). Videos are prepared in parallel
+threads (OpenCV and h5py release the GIL while decoding), with a progress line per video.
+
+Clips are stored as raw RGB uint8: the DiffNormalized / Standardized inputs of TS-CAN are
+computed inside the model, so augmentations act on real frames and downstream users feed
+plain [0, 1] video.
+"""
+
+import abc
+import concurrent.futures
+import dataclasses
+import os
+import threading
+import time
+from typing import Callable, Iterable, Iterator
+
+import cv2
+import numpy as np
+import tensorflow_datasets as tfds
+
+from simper_jax import heart_rate as hr
+from simper_jax.data import common
+
+BAD_VIDEO_POLICIES = ("fatal", "skip")
+
+
+@dataclasses.dataclass(eq=False)
+class RppgConfig(tfds.core.BuilderConfig):
+  """How clips are made. The config name is derived from the fields (see `make_config`).
+
+  Attributes:
+    image_size: side of the square frames after crop and resize (toolbox: 72).
+    num_frames: T, frames per clip (toolbox: 180, 6 s at 30 fps).
+    face_crop: crop to the Haar-cascade face box of the first frame.
+    face_box_scale: enlarge the face box by this factor about its centre (toolbox: 1.5).
+    train_fraction: subject-wise split for datasets without an official one (UBFC, PURE):
+      the first fraction of subjects, in subject-number order, trains.
+    on_bad_video: "fatal" stops at a video that cannot be used; "skip" reports it and goes on.
+    num_workers: videos prepared in parallel (not part of the name: it changes no data).
+    source: "manual_dir" for the user's files; synthetic sets carry their settings here, so
+      that they never share a prepared directory with real data.
+  """
+  image_size: int = 72
+  num_frames: int = 180
+  face_crop: bool = True
+  face_box_scale: float = 1.5
+  train_fraction: float = 0.8
+  on_bad_video: str = "fatal"
+  num_workers: int = 4
+  source: str = "manual_dir"
+
+
+def make_config(**fields) -> RppgConfig:
+  if fields.get("on_bad_video", "fatal") not in BAD_VIDEO_POLICIES:
+    raise ValueError(f"on_bad_video={fields['on_bad_video']!r}; expected one of "
+                     f"{BAD_VIDEO_POLICIES}.")
+  return common.named_config(RppgConfig, "{image_size}px_{num_frames}f", exclude=("num_workers",),
+                             **fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoEntry:
+  """One video on disk. `path` is what the dataset's reader opens (a file or a folder)."""
+  video_id: str
+  subject: str
+  path: str
+
+
+@dataclasses.dataclass
+class RawVideo:
+  """A video as read from disk, before cropping.
+
+  Attributes:
+    frames: chunks of RGB uint8 frames [n, H, W, 3], in order (bounded memory for long videos).
+    fps: the video's frame rate.
+    ppg_at_frames: num_frames -> the PPG [num_frames] at the frame times (called after all
+      frames are read, because some containers only know their frame count at the end).
+  """
+  frames: Iterable[np.ndarray]
+  fps: float
+  ppg_at_frames: Callable[[int], np.ndarray]
+
+
+# ---------------------------------------------------------------------------------------------
+# Face crop and resize.
+# ---------------------------------------------------------------------------------------------
+_CASCADE = threading.local()  # CascadeClassifier is not safe to share between threads
+
+
+def _face_detector():
+  if not hasattr(_CASCADE, "detector"):
+    path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+    detector = cv2.CascadeClassifier(path)
+    if detector.empty():
+      raise RuntimeError(f"OpenCV could not load its Haar cascade {path}; reinstall "
+                         f"opencv-python-headless<5 (OpenCV 5 no longer ships it).")
+    _CASCADE.detector = detector
+  return _CASCADE.detector
+
+
+def face_box(frame: np.ndarray, scale: float = 1.5):
+  """(top, bottom, left, right) of the largest face in an RGB frame, enlarged `scale`× about
+  its centre and clipped to the frame; None when no face is found."""
+  gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+  faces = _face_detector().detectMultiScale(gray, minSize=(30, 30))
+  if len(faces) == 0:
+    return None
+  x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+  cx, cy, half_w, half_h = x + w / 2, y + h / 2, scale * w / 2, scale * h / 2
+  height, width = frame.shape[:2]
+  return (max(0, round(cy - half_h)), min(height, round(cy + half_h)),
+          max(0, round(cx - half_w)), min(width, round(cx + half_w)))
+
+
+def crop_resize(frames: np.ndarray, box, size: int) -> np.ndarray:
+  """[n, H, W, 3] uint8 -> [n, size, size, 3] uint8: crop to `box` (or keep all), INTER_AREA."""
+  if box is not None:
+    top, bottom, left, right = box
+    frames = frames[:, top:bottom, left:right]
+  return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def resample(values: np.ndarray, times: np.ndarray, new_times: np.ndarray) -> np.ndarray:
+  """Linear interpolation of a signal sampled at `times` onto `new_times` (held at the ends)."""
+  order = np.argsort(times, kind="stable")
+  return np.interp(new_times, np.asarray(times, np.float64)[order],
+                   np.asarray(values, np.float64)[order])
+
+
+def stretch(values: np.ndarray, length: int) -> np.ndarray:
+  """Resamples a signal to `length` samples spanning the same time (the toolbox's rule when a
+  PPG and its video disagree in length and no timestamps say better)."""
+  values = np.asarray(values, np.float64)
+  if len(values) == length:
+    return values
+  return np.interp(np.linspace(0, 1, length), np.linspace(0, 1, len(values)), values)
+
+
+def split_by_subject(entries: list, train_fraction: float) -> dict:
+  """First `train_fraction` of the subjects (entries already in subject order) train; the rest
+  test. Every video of a subject goes to the same split."""
+  subjects = list(dict.fromkeys(e.subject for e in entries))
+  if not 0 < train_fraction < 1:
+    raise ValueError(f"train_fraction={train_fraction}; expected a number in (0, 1).")
+  if len(subjects) < 2:
+    raise common.DataError(f"Only {len(subjects)} subject(s) found ({subjects}); a subject-wise "
+                           f"train/test split needs at least 2.")
+  num_train = min(len(subjects) - 1, max(1, round(train_fraction * len(subjects))))
+  train_subjects = set(subjects[:num_train])
+  return {"train": [e for e in entries if e.subject in train_subjects],
+          "test": [e for e in entries if e.subject not in train_subjects]}
+
+
+# ---------------------------------------------------------------------------------------------
+# The builder.
+# ---------------------------------------------------------------------------------------------
+class RppgBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
+  """Face-video clips with their PPG and a heart-rate label per clip.
+
+  Subclasses set DATASET (a display name), SPLITS, LAYOUT (what the manual_dir holds, shown
+  in every "not found" message) and implement `list_videos` and `read_video`.
+  """
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release."}
+  # Named "default", unlike every make_config() name, so a config equal to it is not a clash.
+  BUILDER_CONFIGS = [RppgConfig(name="default")]
+  DATASET = ""
+  SPLITS = ("train", "test")
+  LAYOUT = ""
+
+  @classmethod
+  def manual_instructions(cls) -> str:
+    return f"Put {cls.DATASET} in the manual_dir (config.data.manual_dir):\n{cls.LAYOUT}"
+
+  @abc.abstractmethod
+  def list_videos(self, manual_dir: str) -> dict[str, list[VideoEntry]]:
+    """{split: videos}; raises DataError / DataNotFoundError for a bad layout."""
+
+  @abc.abstractmethod
+  def read_video(self, entry: VideoEntry) -> RawVideo:
+    """Opens one video; raises DataError naming the file for malformed input."""
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    c = self.builder_config
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=self.__doc__,
+        features=tfds.features.FeaturesDict({
+            "video": tfds.features.Tensor(shape=(c.num_frames, c.image_size, c.image_size, 3),
+                                          dtype=np.uint8, doc="RGB face clip"),
+            "ppg": tfds.features.Tensor(shape=(c.num_frames,), dtype=np.float32,
+                                        doc="ground-truth PPG at the frame times"),
+            "heart_rate": tfds.features.Scalar(dtype=np.float32,
+                                               doc="bpm, from the clip's PPG (HR protocol)"),
+            "video_id": tfds.features.Text(),
+            "subject": tfds.features.Text(),
+            "clip_index": tfds.features.Scalar(dtype=np.int32, doc="position in its video"),
+            "fps": tfds.features.Scalar(dtype=np.float32, doc="the video's frame rate"),
+        }),
+        supervised_keys=("video", "heart_rate"),
+    )
+
+  def check_manual_dir(self, manual_dir) -> dict[str, list[VideoEntry]]:
+    """The videos of each split; DataNotFoundError naming the directory and the expected
+    layout when it does not exist or holds no videos."""
+    manual_dir = os.fspath(manual_dir) if manual_dir else None
+    if not manual_dir or not os.path.isdir(manual_dir):
+      raise common.DataNotFoundError(
+          f"{self.DATASET} not found: the directory {manual_dir} does not exist.\n"
+          f"{self.manual_instructions()}")
+    return self.list_videos(manual_dir)
+
+  def _split_generators(self, dl_manager):
+    videos = self.check_manual_dir(getattr(dl_manager, "_manual_dir", None))
+    return {split: self._generate_examples(split, videos.get(split, []))
+            for split in self.SPLITS}
+
+  def _generate_examples(self, split: str, entries: list[VideoEntry]) -> Iterator:
+    config = self.builder_config
+    if not entries:
+      raise common.DataError(f"{self.DATASET}: the {split!r} split has no videos.")
+    start, skipped, num_clips = time.time(), [], 0
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, config.num_workers))
+    try:
+      for i, (entry, result) in enumerate(zip(entries, pool.map(self._prepare, entries)), 1):
+        if isinstance(result, str):
+          skipped.append(entry.video_id)
+          print(f"[{self.name} {split}] {i}/{len(entries)} skipped {result}", flush=True)
+          continue
+        for example in result:
+          yield f"{entry.video_id}/{example['clip_index']:04d}", example
+        num_clips += len(result)
+        print(f"[{self.name} {split}] {i}/{len(entries)} {entry.video_id}: {len(result)} "
+              f"clips ({time.time() - start:.0f} s)", flush=True)
+    finally:
+      pool.shutdown(wait=False, cancel_futures=True)
+    if not num_clips:
+      raise common.DataError(f"{self.DATASET}: no usable video in the {split!r} split "
+                             f"({len(skipped)} skipped).")
+    if skipped:
+      print(f"[{self.name} {split}] skipped {len(skipped)} of {len(entries)} videos: "
+            f"{', '.join(skipped)}", flush=True)
+
+  def _prepare(self, entry: VideoEntry):
+    """Clips of one video, or (with on_bad_video="skip") the reason it was skipped."""
+    try:
+      return self.make_clips(entry)
+    except common.DataError as e:
+      error = e
+    except Exception as e:  # pylint: disable=broad-except
+      error = common.DataError(f"{entry.path}: could not be read ({type(e).__name__}: {e}).")
+      error.__cause__ = e
+    if self.builder_config.on_bad_video == "skip":
+      return str(error)  # every DataError names its file
+    raise error
+
+  def make_clips(self, entry: VideoEntry) -> list[dict]:
+    """Reads, crops and resizes one video and cuts it into labelled clips."""
+    config = self.builder_config
+    raw = self.read_video(entry)
+    resized, box = [], None
+    for i, chunk in enumerate(raw.frames):
+      if i == 0 and config.face_crop:
+        box = face_box(chunk[0], config.face_box_scale)
+        if box is None:
+          print(f"[{self.name}] no face found in the first frame of {entry.path}; using the "
+                f"whole frame.", flush=True)
+      resized.append(crop_resize(chunk, box, config.image_size))
+    num_frames = sum(len(c) for c in resized)
+    clip_len = config.num_frames
+    if num_frames < clip_len:
+      raise common.DataError(
+          f"{entry.path}: {num_frames} frames, fewer than one clip of {clip_len} frames "
+          f"(data.builder.num_frames).")
+    ppg = np.asarray(raw.ppg_at_frames(num_frames), np.float32)
+    num_clips = num_frames // clip_len
+    video = np.concatenate(resized)[:num_clips * clip_len]
+    video = video.reshape((num_clips, clip_len) + video.shape[1:])
+    ppg = ppg[:num_clips * clip_len].reshape(num_clips, clip_len)
+    rates = hr.heart_rate(ppg, raw.fps)
+    return [{"video": video[k], "ppg": ppg[k], "heart_rate": np.float32(rates[k]),
+             "video_id": entry.video_id, "subject": entry.subject, "clip_index": k,
+             "fps": np.float32(raw.fps)} for k in range(num_clips)]
