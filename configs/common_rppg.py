@@ -127,7 +127,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
     c.data.synthetic.num_videos = 10
     c.data.synthetic.num_frames = 120
     c.data.synthetic.height = c.data.synthetic.width = 48
-    c.data.builder.image_size = 8
+    c.data.builder.image_size = 12  # TS-CAN's smallest: 12 → 10 → 5 → 3 → 1
     c.data.builder.num_frames = 60
     c.data.builder.num_workers = 2
     c.data.builder.train_fraction = 0.6

@@ -219,13 +219,15 @@ class RppgBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
 
   def _split_generators(self, dl_manager):
     videos = self.check_manual_dir(getattr(dl_manager, "_manual_dir", None))
-    return {split: self._generate_examples(split, videos.get(split, []))
-            for split in self.SPLITS}
+    for split in ("train", "test"):  # the others (SCAMPS's validation) may be absent
+      if not videos.get(split):
+        raise common.DataError(f"{self.DATASET}: the {split!r} split has no videos.\n"
+                               f"{self.manual_instructions()}")
+    return {split: self._generate_examples(split, videos[split])
+            for split in self.SPLITS if videos.get(split)}
 
   def _generate_examples(self, split: str, entries: list[VideoEntry]) -> Iterator:
     config = self.builder_config
-    if not entries:
-      raise common.DataError(f"{self.DATASET}: the {split!r} split has no videos.")
     start, skipped, num_clips = time.time(), [], 0
     pool = concurrent.futures.ThreadPoolExecutor(max(1, config.num_workers))
     try:

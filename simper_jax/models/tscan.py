@@ -97,6 +97,9 @@ class Model(nn.Module):
       motion = motion * attention_mask(gate)
       motion = nn.Dropout(stage_dropout, deterministic=not train)(pool(motion))
       appearance = nn.Dropout(stage_dropout, deterministic=not train)(pool(appearance))
+    if motion.shape[1] < 1 or motion.shape[2] < 1:
+      raise ValueError(f"tscan: {h}×{w} frames are too small for {len(self.widths)} conv "
+                       f"stages (each takes 2 pixels and halves); use at least 12×12.")
     x = motion.reshape(n * length, -1)
     x = jnp.tanh(nn.Dense(self.dense, dtype=dtype, name="hidden")(x))
     x = nn.Dropout(dense_dropout, deterministic=not train)(x)

@@ -1,0 +1,43 @@
+"""The rPPG path end to end on the tiny synthetic config: builder → TS-CAN SimPer → HR readouts."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from configs import scamps as scamps_config
+from simper_jax import checkpoint
+from simper_jax import train
+
+
+def tiny_config(data_dir):
+  config = scamps_config.get_config("tiny")
+  config.data.data_dir = str(data_dir)
+  return config
+
+
+def test_tiny_synthetic_scamps_run_end_to_end(tmp_path, capsys):
+  workdir = str(tmp_path / "run")
+  results = train.train_and_evaluate(tiny_config(tmp_path / "tfds"), workdir)
+  assert set(results) == {"fft", "fft_clip", "linear_probe", "train_mean", "finetune_100%",
+                          "finetune_50%"}
+  # 2 test videos of 2 clips each: 'fft' is per video, the rest per clip.
+  assert results["fft"]["n"] == 2 and results["linear_probe"]["n"] == 4
+  assert all(np.isfinite(m["mae"]) for m in results.values())
+  out = capsys.readouterr().out
+  assert "Synthetic labels: the HR protocol" in out and "MAE in bpm" in out
+  with open(os.path.join(workdir, "results.json")) as f:
+    assert json.load(f)["unit"] == "bpm"
+
+  module, variables = checkpoint.load_encoder(workdir)
+  assert type(module).__module__ == "simper_jax.models.tscan" and set(variables) == {"params"}
+  video = np.random.default_rng(0).uniform(size=(2, 60, 12, 12, 3)).astype(np.float32)
+  assert module.apply(variables, video).shape == (2, 60)
+
+
+def test_tscan_window_must_be_a_multiple_of_frame_depth(tmp_path):
+  config = tiny_config(tmp_path)
+  config.simper.window = 15
+  with pytest.raises(ValueError, match=r"simper.window=15: TS-CAN .*frame_depth=10"):
+    train.check_config(config, 8)
