@@ -21,6 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ml_collections import config_flags
 
 from simper_jax import train
+from simper_jax.data import pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after one compile step).")
@@ -36,7 +37,8 @@ def main(_):
   mesh = Mesh(np.asarray(devices), ("data",))
   replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
   b = config.data.builder
-  clip_shape = (config.batch_size, b.num_frames, b.image_size, b.image_size, 1)
+  clip_shape = (config.batch_size, b.num_frames, b.image_size, b.image_size,
+                pipeline.CHANNELS[config.data.name])
 
   model = train.make_model(config)
   schedule = train.make_schedule(config, steps_per_epoch=1000)

@@ -12,6 +12,8 @@ Variants (`--config=configs/scamps.py:VARIANT`, comma-separated):
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from configs import common
+
 VARIANTS = ("synthetic", "tiny")
 
 
@@ -45,32 +47,18 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.data.builder.num_workers = 4  # videos prepared in parallel threads
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "tscan"  # "tscan" or "featurizer3d" (then drop the tscan-only fields below)
+  c.model.name = "tscan"  # "tscan" or "featurizer3d"; each takes only its own fields below
   c.model.frame_depth = 10  # TS-CAN temporal-shift block; windows and clips are multiples of it
-  c.model.widths = (32, 64)  # TS-CAN conv stages (paper)
+  c.model.widths = (32, 64)  # conv stages: TS-CAN (paper), or the 3D-CNN's blocks
   c.model.dense = 128  # TS-CAN hidden dense width (paper)
   c.model.dropout = (0.25, 0.5)  # TS-CAN dropout after conv stages / hidden dense (paper)
+  c.model.temporal_kernel = 5  # featurizer3d only: conv kernel length along time
   c.model.dtype = "float32"  # compute dtype: "float32" or "bfloat16" (params stay float32)
 
   # SimPer on video (our choices where the paper's rPPG settings are not public): M = 10 speeds
   # in U(0.5, 2) and 3-s windows, so that a view at the top speed still fits in a 6-s clip.
-  c.simper = ml_collections.ConfigDict()
-  c.simper.num_speeds = 10  # M speeds per clip (2M views)
-  c.simper.speed_range = (0.5, 2.0)  # speeds ~ U(range)
-  c.simper.window = 90  # L, frames per view
-  c.simper.similarity = "max_xcorr"  # "max_xcorr" | "npsd" | "cosine" | "neg_l2"
-  c.simper.label_dist = "l1"  # speed distance for soft targets: "l1" | "l2" | "sqrt"
-  c.simper.label_temperature = 0.1  # τ_label of the soft targets
-  c.simper.feature_temperature = 1.0  # τ_feat dividing similarities (reference: 1)
-
-  c.augment = ml_collections.ConfigDict()  # periodicity-invariant augmentations, per view
-  c.augment.reverse_prob = 0.5  # probability of playing the view backwards
-  c.augment.crop_area = (0.5, 1.0)  # random resized crop: area fraction range
-  c.augment.crop_aspect = (0.75, 4 / 3)  # random resized crop: aspect ratio range
-  c.augment.brightness = (0.7, 1.3)  # multiplicative brightness range
-  c.augment.blur_prob = 0.2  # probability of Gaussian blur
-  c.augment.blur_sigma = (0.1, 2.0)  # blur sigma range, pixels
-  c.augment.flip_prob = 0.5  # probability of a horizontal flip
+  c.simper = common.simper(num_speeds=10, speed_range=(0.5, 2.0), window=90)
+  c.augment = common.augment()
 
   c.batch_size = 8  # global batch, clips (each gives 2M views); divisible by device count
   c.num_epochs = 20  # training length in epochs of the training split
@@ -91,7 +79,9 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   # per whole video (the toolbox's default)
   c.eval.fft_harmonic = 1  # (frequency protocol only) feature-signal harmonic of the target
   c.eval.probe_input = "spectrum"  # linear probe on the feature signal's power spectrum
-  c.eval.probe_l2 = 1e-3  # ridge penalty of the linear probe (on standardized inputs)
+  # Ridge penalty of the linear probe (standardized inputs); None → 5-fold cross-validation on
+  # the training split. The probe reads the power spectrum inside eval.band.
+  c.eval.probe_l2 = placeholder(float)
   c.eval.batch_size = 32  # clips per forward pass during evaluation
   c.eval.finetune_fractions = (1.0, 0.5, 0.2, 0.1, 0.05)  # fine-tune with these label fractions
   c.eval.finetune_steps = 1000  # steps of each fine-tuning run

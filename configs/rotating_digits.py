@@ -14,8 +14,14 @@ Variants (`--config=configs/rotating_digits.py:VARIANT`):
   tiny    seconds per run; for tests only (it does not learn anything useful).
 """
 
+import os
+import sys
+
 import ml_collections
 from ml_collections.config_dict import placeholder
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from configs import common  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -52,23 +58,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.model.temporal_kernel = 5  # conv kernel length along time
   c.model.dtype = "float32"  # compute dtype: "float32" or "bfloat16" (params stay float32)
 
-  c.simper = ml_collections.ConfigDict()
-  c.simper.num_speeds = 10  # M speeds per clip (2M views)
-  c.simper.speed_range = (0.5, 3.0)  # speeds ~ U(range) (reference tutorial)
-  c.simper.window = 50  # L, frames per view (T/3)
-  c.simper.similarity = "max_xcorr"  # "max_xcorr" | "npsd" | "cosine" | "neg_l2"
-  c.simper.label_dist = "l1"  # speed distance for soft targets: "l1" | "l2" | "sqrt"
-  c.simper.label_temperature = 0.1  # τ_label of the soft targets
-  c.simper.feature_temperature = 1.0  # τ_feat dividing similarities (reference: 1)
-
-  c.augment = ml_collections.ConfigDict()  # periodicity-invariant augmentations, per view
-  c.augment.reverse_prob = 0.5  # probability of playing the view backwards
-  c.augment.crop_area = (0.5, 1.0)  # random resized crop: area fraction range
-  c.augment.crop_aspect = (0.75, 4 / 3)  # random resized crop: aspect ratio range
-  c.augment.brightness = (0.7, 1.3)  # multiplicative brightness range
-  c.augment.blur_prob = 0.2  # probability of Gaussian blur
-  c.augment.blur_sigma = (0.1, 2.0)  # blur sigma range, pixels
-  c.augment.flip_prob = 0.5  # probability of a horizontal flip
+  # The reference tutorial: M = 10 speeds in U(0.5, 3), windows of T/3 frames.
+  c.simper = common.simper(num_speeds=10, speed_range=(0.5, 3.0), window=50)
+  c.augment = common.augment()
 
   c.batch_size = 4  # global batch, clips (each gives 2M views); divisible by device count
   c.num_epochs = 20  # training length in epochs of the training split

@@ -25,7 +25,7 @@ ITEMS = ("state", "data", "encoder")
 # means. Anything else differing from the saved config.json is an error.
 RESUMABLE_FIELDS = ("num_epochs", "num_steps", "log_every", "checkpoint_every",
                     "keep_checkpoints", "eval", "data.read_threads", "data.data_dir",
-                    "data.manual_dir")
+                    "data.manual_dir", "data.builder.num_workers")
 
 
 def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
@@ -38,7 +38,7 @@ def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.Checkpo
 def encoder_spec(config: ml_collections.ConfigDict) -> dict:
   """What `load_encoder` needs to rebuild the module: registry name and kwargs."""
   kwargs = {k: (list(v) if isinstance(v, tuple) else v)
-            for k, v in config.model.to_dict().items() if k != "name"}
+            for k, v in models.model_kwargs(config.model.to_dict()).items()}
   return {"model": config.model.name, "kwargs": kwargs, "fps": config.data.fps}
 
 

@@ -57,11 +57,15 @@ def fft_frequency(signals: np.ndarray, fps: float, band: tuple[float, float],
   return freqs[in_band][np.argmax(power[:, in_band], axis=-1)]
 
 
-def spectrum(signals: jnp.ndarray, pad_factor: int = 4) -> jnp.ndarray:
-  """[N, T] -> [N, F] linear-detrended power spectra up to Nyquist, each normalized to sum 1.
+def spectrum(signals: jnp.ndarray, *, fps: float | None = None, band=None,
+             pad_factor: int = 4) -> jnp.ndarray:
+  """[N, T] -> [N, F] linear-detrended power spectra, each normalized to sum 1.
 
-  Differentiable (jnp), so fine-tuning trains through the same input the linear probe reads.
-  Zero-padded to a power of two ≥ pad_factor·T, as `power_spectrum`.
+  All bins up to Nyquist, or only those inside `band` (Hz, needs `fps`): for heart rate the
+  probe reads the plausible band only, a few dozen inputs instead of hundreds, which a probe
+  fitted on a few hundred clips needs. Differentiable (jnp), so fine-tuning trains through
+  the same input the linear probe reads. Zero-padded to a power of two ≥ pad_factor·T, as
+  `power_spectrum`.
   """
   signals = jnp.asarray(signals, jnp.float32)
   length = signals.shape[-1]
@@ -69,23 +73,34 @@ def spectrum(signals: jnp.ndarray, pad_factor: int = 4) -> jnp.ndarray:
   centred = signals - signals.mean(-1, keepdims=True)
   slope = (centred @ t) / jnp.maximum(t @ t, 1e-12)
   detrended = centred - slope[..., None] * t
-  power = jnp.abs(jnp.fft.rfft(detrended, n=_next_pow2(pad_factor * length))) ** 2
+  nfft = _next_pow2(pad_factor * length)
+  power = jnp.abs(jnp.fft.rfft(detrended, n=nfft)) ** 2
+  if band is not None:
+    freqs = np.fft.rfftfreq(nfft, 1.0 / fps)
+    power = power[..., np.flatnonzero((freqs >= band[0]) & (freqs <= band[1]))]
   return power / jnp.maximum(power.sum(-1, keepdims=True), 1e-12)
 
 
-def spectrum_features(signals: np.ndarray) -> np.ndarray:
+def spectrum_features(signals: np.ndarray, *, fps: float | None = None, band=None) -> np.ndarray:
   """Host-side `spectrum`: the linear probe's input."""
-  return np.asarray(jax.device_get(spectrum(signals)))
+  return np.asarray(jax.device_get(spectrum(signals, fps=fps, band=band)))
 
 
-def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float) -> dict:
+L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
+def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float | None) -> dict:
   """Fits the linear probe in closed form: ridge regression on standardized inputs.
 
   Closed form rather than SGD: the optimum of a convex problem, exact and in milliseconds.
+  `l2=None` picks the penalty from `L2_GRID` by 5-fold cross-validation on these inputs
+  (the training split only), for probes on few clips where the penalty matters.
 
   Returns:
     `LinearHead` variables, in input units: LinearHead().apply(head, inputs) -> [N].
   """
+  if l2 is None:
+    l2 = select_l2(inputs, targets)
   mean, std = inputs.mean(0), inputs.std(0) + 1e-8
   x = (inputs - mean) / std
   gram = x.T @ x / len(x) + l2 * np.eye(x.shape[1])
@@ -94,6 +109,22 @@ def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float) -> dict:
   bias = targets.mean() - mean @ kernel
   return {"params": {"Dense_0": {"kernel": kernel[:, None].astype(np.float32),
                                  "bias": np.array([bias], np.float32)}}}
+
+
+def select_l2(inputs: np.ndarray, targets: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+  """The ridge penalty of `L2_GRID` with the lowest k-fold cross-validated squared error."""
+  order = np.random.default_rng(seed).permutation(len(inputs))
+  splits = np.array_split(order, min(folds, len(inputs)))
+  errors = []
+  for l2 in L2_GRID:
+    error = 0.0
+    for held_out in splits:
+      kept = np.setdiff1d(order, held_out)
+      head = fit_ridge(inputs[kept], targets[kept], l2)["params"]["Dense_0"]
+      pred = inputs[held_out] @ head["kernel"][:, 0] + head["bias"][0]
+      error += float(np.sum((pred - targets[held_out]) ** 2))
+    errors.append(error)
+  return L2_GRID[int(np.argmin(errors))]
 
 
 def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
@@ -144,22 +175,25 @@ def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, 
   }
 
 
-def evaluate_heart_rate(train: dict, test: dict, *, fps: float, band, probe_l2: float,
+def evaluate_heart_rate(train: dict, test: dict, *, fps: float, band, probe_l2: float | None,
                         window: int | None = None) -> dict:
   """Heart-rate readouts (bpm) by the rPPG protocol (`simper_jax.heart_rate`).
 
   Args:
     train, test: `compute_features` outputs with 'signals', 'label' (clip HR), 'ppg',
       'video_id' and 'clip_index'.
+    probe_l2: ridge penalty of the linear probe, None → cross-validated on the train split.
     window: frames per evaluation window of the FFT readout; None → whole videos.
   Returns:
     {readout: metrics}: 'fft' per video (or window), as the rPPG-Toolbox evaluates; 'fft_clip',
-    'linear_probe' and 'train_mean' per clip, against the clips' HR labels.
+    'linear_probe' (on the in-band spectrum) and 'train_mean' per clip, against the clips'
+    HR labels.
   """
   pred, true, _ = hr.per_video_heart_rates(test["signals"], test["ppg"], test["video_id"],
                                            test["clip_index"], fps, band=band, window=window)
-  head = fit_ridge(spectrum_features(train["signals"]), train["label"], probe_l2)
-  probe = np.asarray(heads.LinearHead().apply(head, spectrum_features(test["signals"])))
+  inputs = lambda split: spectrum_features(split["signals"], fps=fps, band=band)
+  head = fit_ridge(inputs(train), train["label"], probe_l2)
+  probe = np.asarray(heads.LinearHead().apply(head, inputs(test)))
   return {
       "fft": regression_metrics(pred, true),
       "fft_clip": regression_metrics(hr.heart_rate(test["signals"], fps, band=band),

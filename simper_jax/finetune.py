@@ -20,20 +20,24 @@ from simper_jax import evaluate
 from simper_jax.models import heads
 
 
-def predict(module, variables, head, video, *, train=False, rngs=None):
-  """uint8 video [b, T, H, W, C] -> (predictions [b], new batch_stats or None)."""
+def predict(module, variables, head, video, *, train=False, rngs=None, spectrum_band=None):
+  """uint8 video [b, T, H, W, C] -> (predictions [b], new batch_stats or None).
+
+  `spectrum_band`: None, or (fps, (low, high)) to read only the spectrum inside the band.
+  """
   kwargs = {"mutable": ["batch_stats"]} if train else {}
   out = module.apply(variables, video.astype(jnp.float32) / 255.0, train=train,
                      rngs=rngs, **kwargs)
   signals, updates = out if train else (out, None)
-  prediction = heads.LinearHead().apply(head, evaluate.spectrum(signals))
+  fps, band = spectrum_band or (None, None)
+  prediction = heads.LinearHead().apply(head, evaluate.spectrum(signals, fps=fps, band=band))
   return prediction, (updates or {}).get("batch_stats")
 
 
 def finetune(module, variables: dict, source, train_signals: np.ndarray,
              train_labels: np.ndarray, *, fraction: float, steps: int, batch_size: int,
-             learning_rate: float, probe_l2: float, label_key: str, seed: int, sharding,
-             log=print) -> tuple[dict, dict]:
+             learning_rate: float, probe_l2: float | None, label_key: str, seed: int,
+             sharding, spectrum_band=None, log=print) -> tuple[dict, dict]:
   """Fine-tunes on `fraction` of the training clips of `source`.
 
   Args:
@@ -41,14 +45,17 @@ def finetune(module, variables: dict, source, train_signals: np.ndarray,
     source: the training split (random access); train_signals [N, T] / train_labels [N]: its
       frozen feature signals and labels, for the head's initial ridge fit.
     sharding: the batch sharding ('data' axis of the mesh).
+    spectrum_band: as in `predict`; the same as the linear probe's.
   Returns:
     (encoder variables, head variables) after `steps` steps.
   """
   rng = np.random.default_rng([seed, int(round(fraction * 1e6))])
   num_labelled = max(1, math.ceil(fraction * len(source)))
   labelled = np.sort(rng.permutation(len(source))[:num_labelled])
-  head = evaluate.fit_ridge(evaluate.spectrum_features(train_signals[labelled]),
-                            train_labels[labelled], probe_l2)
+  fps, band = spectrum_band or (None, None)
+  head = evaluate.fit_ridge(
+      evaluate.spectrum_features(train_signals[labelled], fps=fps, band=band),
+      train_labels[labelled], probe_l2)
   label_scale = float(np.std(train_labels[labelled])) or 1.0
   tx = optax.adam(learning_rate)
   # Copies: the step donates its inputs, and the pretrained variables are used again.
@@ -56,20 +63,7 @@ def finetune(module, variables: dict, source, train_signals: np.ndarray,
   opt_state = tx.init(trainable)
   batch_stats = jax.tree.map(jnp.array, variables.get("batch_stats", {}))
   key = jax.random.key(seed)
-
-  @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
-  def step(trainable, opt_state, batch_stats, video, labels, step_key):
-    def loss_fn(trainable):
-      prediction, new_stats = predict(
-          module, {"params": trainable["encoder"], "batch_stats": batch_stats},
-          {"params": trainable["head"]}, video, train=True, rngs={"dropout": step_key})
-      return jnp.mean(((prediction - labels) / label_scale) ** 2), new_stats
-
-    (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
-    updates, opt_state = tx.update(grads, opt_state, trainable)
-    new_stats = batch_stats if new_stats is None else new_stats
-    return optax.apply_updates(trainable, updates), opt_state, new_stats, loss
-
+  step = _train_step(module, learning_rate, spectrum_band)
   start, losses = time.time(), []
   for i in range(steps):
     indices = rng.choice(labelled, batch_size, replace=len(labelled) < batch_size)
@@ -78,7 +72,8 @@ def finetune(module, variables: dict, source, train_signals: np.ndarray,
     labels = np.asarray([ex[label_key] for ex in examples], np.float32)
     put = lambda x: jax.make_array_from_process_local_data(sharding, x)
     trainable, opt_state, batch_stats, loss = step(
-        trainable, opt_state, batch_stats, put(video), put(labels), jax.random.fold_in(key, i))
+        trainable, opt_state, batch_stats, put(video), put(labels), jnp.float32(label_scale),
+        jax.random.fold_in(key, i))
     losses.append(loss)
     if (i + 1) % max(1, steps // 4) == 0 or i + 1 == steps:
       log(f"  fine-tune {100 * fraction:g}% ({num_labelled} clips) step {i + 1}/{steps} | "
@@ -88,7 +83,31 @@ def finetune(module, variables: dict, source, train_signals: np.ndarray,
           {"params": trainable["head"]})
 
 
-def make_predict_fn(module, variables, head, sharding):
+@functools.lru_cache(maxsize=8)
+def _train_step(module, learning_rate: float, spectrum_band):
+  """The jitted fine-tuning step, built once per (encoder, learning rate): every label
+  fraction reuses one compilation."""
+  tx = optax.adam(learning_rate)
+
+  @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
+  def step(trainable, opt_state, batch_stats, video, labels, label_scale, step_key):
+    def loss_fn(trainable):
+      prediction, new_stats = predict(
+          module, {"params": trainable["encoder"], "batch_stats": batch_stats},
+          {"params": trainable["head"]}, video, train=True, rngs={"dropout": step_key},
+          spectrum_band=spectrum_band)
+      return jnp.mean(((prediction - labels) / label_scale) ** 2), new_stats
+
+    (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    updates, opt_state = tx.update(grads, opt_state, trainable)
+    new_stats = batch_stats if new_stats is None else new_stats
+    return optax.apply_updates(trainable, updates), opt_state, new_stats, loss
+
+  return step
+
+
+def make_predict_fn(module, variables, head, sharding, spectrum_band=None):
   """uint8 video [b, T, H, W, C] -> predictions [b], jitted, batch sharded on 'data'."""
-  fn = jax.jit(lambda video: predict(module, variables, head, video)[0])
+  fn = jax.jit(lambda video: predict(module, variables, head, video,
+                                     spectrum_band=spectrum_band)[0])
   return lambda video: fn(jax.make_array_from_process_local_data(sharding, video))

@@ -80,6 +80,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("eval.fft_harmonic", "expected a positive integer.")
   if config.eval.probe_input not in ("spectrum", "signal"):
     fail("eval.probe_input", "expected 'spectrum' or 'signal'.")
+  if config.eval.probe_l2 is not None and not config.eval.probe_l2 > 0:
+    fail("eval.probe_l2", "expected a positive number, or None to cross-validate it.")
   if config.eval.get("protocol", "frequency") not in ("frequency", "heart_rate"):
     fail("eval.protocol", "expected 'frequency' or 'heart_rate'.")
   for fraction in config.eval.get("finetune_fractions", ()):
@@ -106,8 +108,7 @@ def _get(config, dotted: str):
 # Model, optimizer and the train step.
 # ---------------------------------------------------------------------------------------------
 def make_model(config: ml_collections.ConfigDict):
-  kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
-  return models.get(config.model.name)(**kwargs)
+  return models.get(config.model.name)(**models.model_kwargs(config.model.to_dict()))
 
 
 def init_train_state(key: jax.Array, model, tx, sample_shape) -> TrainState:
@@ -335,13 +336,16 @@ def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, st
 def finetune_and_test(config, model, variables, sources, features, fraction, sharding) -> dict:
   """Fine-tunes on `fraction` of the training labels; metrics per test clip."""
   e = config.eval
+  # The head reads what the linear probe reads: for heart rate, the in-band spectrum.
+  spectrum_band = ((config.data.fps, tuple(e.band)) if e.get("protocol") == "heart_rate"
+                   else None)
   encoder, head = finetune.finetune(
       model, variables, sources["train"], features["train"]["signals"],
       features["train"]["label"], fraction=fraction, steps=e.finetune_steps,
       batch_size=e.finetune_batch_size, learning_rate=e.finetune_learning_rate,
       probe_l2=e.probe_l2, label_key=config.data.label_key, seed=config.seed, sharding=sharding,
-      log=log)
-  predict = finetune.make_predict_fn(model, encoder, head, sharding)
+      spectrum_band=spectrum_band, log=log)
+  predict = finetune.make_predict_fn(model, encoder, head, sharding, spectrum_band)
   predictions = [np.asarray(jax.device_get(predict(batch["video"])))[batch["mask"]]
                  for batch in pipeline.eval_batches(sources["test"], batch_size=e.batch_size,
                                                     label_key=config.data.label_key)]

@@ -41,3 +41,14 @@ def test_tscan_window_must_be_a_multiple_of_frame_depth(tmp_path):
   config.simper.window = 15
   with pytest.raises(ValueError, match=r"simper.window=15: TS-CAN .*frame_depth=10"):
     train.check_config(config, 8)
+
+
+def test_either_encoder_by_name_from_the_same_config(tmp_path):
+  from simper_jax.models import featurizer3d, tscan  # pylint: disable=g-import-not-at-top
+  config = tiny_config(tmp_path)
+  assert isinstance(train.make_model(config), tscan.Model)
+  config.model.name = "featurizer3d"
+  model = train.make_model(config)
+  assert isinstance(model, featurizer3d.Model) and tuple(model.widths) == (2, 2)
+  assert checkpoint.encoder_spec(config)["kwargs"] == {"widths": [2, 2], "temporal_kernel": 5,
+                                                       "dtype": "float32"}

@@ -19,6 +19,8 @@ DATASETS = {"rotating_digits": ("simper_jax.data.rotating_digits", "RotatingDigi
             "scamps": ("simper_jax.data.scamps", "Scamps"),
             "ubfc_rppg": ("simper_jax.data.ubfc_rppg", "UbfcRppg"),
             "pure": ("simper_jax.data.pure", "Pure")}
+# Colour channels of each dataset's clips, for code that needs shapes without preparing data.
+CHANNELS = {"rotating_digits": 1, "scamps": 3, "ubfc_rppg": 3, "pure": 3}
 
 
 def get_builder(data_config) -> tfds.core.DatasetBuilder:

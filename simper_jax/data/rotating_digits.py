@@ -78,14 +78,14 @@ def load_digit_pools(source: str, manual_dir) -> dict[str, tuple[np.ndarray, np.
   if source == "mnist":
     path = os.path.join(str(manual_dir or ""), "mnist.npz")
     if not manual_dir or not os.path.exists(path):
-      raise FileNotFoundError(
+      raise common.DataNotFoundError(
           f"RotatingDigits with digits='mnist' reads a local Keras-style mnist.npz, and "
           f"{path!r} does not exist. Put mnist.npz (keys x_train, y_train, x_test, y_test) in "
           f"the directory given as config.data.manual_dir, or use digits='sklearn'.")
     with np.load(path) as npz:
       missing = {"x_train", "y_train", "x_test", "y_test"} - set(npz.files)
       if missing:
-        raise ValueError(f"{path} lacks the arrays {sorted(missing)}; expected a Keras-style "
+        raise common.DataError(f"{path} lacks the arrays {sorted(missing)}; expected a Keras-style "
                          f"mnist.npz with x_train, y_train, x_test, y_test.")
       return {"train": (npz["x_train"].astype(np.float32) / 255.0, npz["y_train"]),
               "test": (npz["x_test"].astype(np.float32) / 255.0, npz["y_test"])}

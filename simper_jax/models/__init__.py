@@ -10,3 +10,15 @@ def get(name: str):
   if name not in MODELS:
     raise ValueError(f"Unknown model {name!r}; expected one of {MODELS}.")
   return importlib.import_module(f"simper_jax.models.{name}").Model
+
+
+def model_kwargs(model_config) -> dict:
+  """The fields of `config.model` that the chosen model takes, as constructor arguments.
+
+  A config may carry the fields of several encoders (the rPPG configs hold TS-CAN's and the
+  3D-CNN's), so that `--config.model.name=...` switches encoders from the command line; each
+  model takes only its own.
+  """
+  fields = getattr(get(model_config["name"]), "__dataclass_fields__", {})
+  return {k: v for k, v in dict(model_config).items()
+          if k != "name" and k in fields and k not in ("parent", "name")}
