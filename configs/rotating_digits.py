@@ -80,7 +80,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # features' spectral peak sat at 2f for every test clip.
   c.eval.fft_harmonic = 2
   c.eval.probe_input = "spectrum"  # linear probe on the feature signal's "spectrum" or "signal"
-  c.eval.probe_l2 = 1e-3  # ridge penalty of the linear probe (on standardized inputs)
+  # Ridge penalty of the linear probe (× the inputs' mean variance); None → 5-fold
+  # cross-validation on the training split.
+  c.eval.probe_l2 = placeholder(float)
   c.eval.batch_size = 64  # clips per forward pass during evaluation
 
   if "quick" in variants:

@@ -90,22 +90,26 @@ L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def fit_ridge(inputs: np.ndarray, targets: np.ndarray, l2: float | None) -> dict:
-  """Fits the linear probe in closed form: ridge regression on standardized inputs.
+  """Fits the linear probe in closed form: ridge regression on centred inputs.
 
   Closed form rather than SGD: the optimum of a convex problem, exact and in milliseconds.
-  `l2=None` picks the penalty from `L2_GRID` by 5-fold cross-validation on these inputs
-  (the training split only), for probes on few clips where the penalty matters.
+  The penalty is `l2` × the inputs' mean variance, so it means the same at any input scale.
+  Inputs are not standardized per feature: the probe's inputs (spectrum bins, signal samples)
+  share one unit, and dividing by a per-feature std blows up bins that barely vary in a small
+  labelled subset (measured: 10 % of the synthetic UBFC labels gave 79 bpm MAE standardized,
+  19 bpm not). `l2=None` picks the penalty from `L2_GRID` by 5-fold cross-validation on these
+  inputs (the training split only).
 
   Returns:
     `LinearHead` variables, in input units: LinearHead().apply(head, inputs) -> [N].
   """
   if l2 is None:
     l2 = select_l2(inputs, targets)
-  mean, std = inputs.mean(0), inputs.std(0) + 1e-8
-  x = (inputs - mean) / std
-  gram = x.T @ x / len(x) + l2 * np.eye(x.shape[1])
-  weights = np.linalg.solve(gram, x.T @ (targets - targets.mean()) / len(x))
-  kernel = weights / std
+  mean = inputs.mean(0)
+  x = inputs - mean
+  gram = x.T @ x / len(x)
+  gram += l2 * max(float(np.trace(gram)) / len(gram), 1e-12) * np.eye(len(gram))
+  kernel = np.linalg.solve(gram, x.T @ (targets - targets.mean()) / len(x))
   bias = targets.mean() - mean @ kernel
   return {"params": {"Dense_0": {"kernel": kernel[:, None].astype(np.float32),
                                  "bias": np.array([bias], np.float32)}}}

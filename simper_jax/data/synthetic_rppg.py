@@ -12,10 +12,14 @@ skin: the point is a fast end-to-end check, not a benchmark.
 import dataclasses
 import json
 import os
+import tempfile
 
 import cv2
 import h5py
 import numpy as np
+import tensorflow_datasets as tfds
+
+from simper_jax import heart_rate as hr
 
 FORMATS = ("scamps", "ubfc_rppg", "pure")
 _MAT_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: simper_jax synthetic data, " \
@@ -178,10 +182,6 @@ def prepare(builder, fmt: str, spec: SyntheticSpec) -> None:
   """Writes the synthetic files to a temporary directory, prepares `builder` from them with
   the real reader, and checks the labels: the HR protocol on each test video's ground-truth
   PPG, as the builder stored it, against the heart rate the video was generated with."""
-  import tempfile  # pylint: disable=g-import-not-at-top
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from simper_jax import heart_rate as hr  # pylint: disable=g-import-not-at-top
-
   with tempfile.TemporaryDirectory(prefix=f"simper_synthetic_{fmt}_") as manual_dir:
     print(f"Writing {spec.num_videos} synthetic {fmt} videos ({spec.num_frames} frames, "
           f"{spec.height}×{spec.width}) in the real format to {manual_dir} ...", flush=True)

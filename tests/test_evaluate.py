@@ -1,0 +1,32 @@
+"""The linear probe's ridge fit and the spectrum it reads."""
+
+import numpy as np
+
+from simper_jax import evaluate
+from simper_jax.models import heads
+
+
+def test_ridge_recovers_a_linear_map_and_cv_picks_the_penalty():
+  rng = np.random.default_rng(0)
+  inputs = rng.normal(size=(200, 5))
+  weights = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
+  targets = inputs @ weights + 4.0
+  head = evaluate.fit_ridge(inputs, targets, 1e-8)
+  np.testing.assert_allclose(head["params"]["Dense_0"]["kernel"][:, 0], weights, atol=1e-4)
+  np.testing.assert_allclose(heads.LinearHead().apply(head, inputs), targets, atol=1e-3)
+  assert evaluate.select_l2(inputs, targets) == min(evaluate.L2_GRID)  # noiseless: no penalty
+  noise = rng.normal(size=200)  # nothing to learn: a strong penalty wins
+  assert evaluate.select_l2(inputs, noise) >= 1.0
+
+
+def test_spectrum_in_band_peaks_at_the_signal_frequency():
+  fps, hz = 30.0, 1.5
+  signals = np.sin(2 * np.pi * hz * np.arange(180) / fps)[None] + np.arange(180) * 0.01
+  full = evaluate.spectrum_features(signals)
+  band = evaluate.spectrum_features(signals, fps=fps, band=(0.75, 2.5))
+  freqs = np.fft.rfftfreq(1024, 1 / fps)
+  in_band = freqs[(freqs >= 0.75) & (freqs <= 2.5)]
+  assert full.shape == (1, 513) and band.shape == (1, len(in_band))
+  np.testing.assert_allclose(band.sum(), 1.0, rtol=1e-5)
+  assert abs(in_band[band[0].argmax()] - hz) <= fps / 1024
+  assert abs(freqs[full[0].argmax()] - hz) <= fps / 1024  # the linear drift is detrended away
