@@ -123,7 +123,6 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
     c.data.builder.train_fraction = 0.6
     c.model.widths = (2, 2)
     c.model.dense = 4
-    c.model.frame_depth = 10
     c.simper.num_speeds = 2
     c.simper.window = 20
     c.batch_size = 8
