@@ -41,6 +41,10 @@ def main(argv):
       train.train_and_evaluate(_CONFIG.value, workdir)
     else:
       train.evaluate_checkpoint(_CONFIG.value, workdir)
+  except train.Preempted:
+    # 128 + SIGTERM, as if the signal had ended the process: schedulers that requeue on a
+    # non-zero exit do so, and the checkpoint is already safe.
+    sys.exit(143)
   except common.DataError as e:
     # The user's data is missing or malformed: the message says what to fix; a traceback
     # would only bury it.

@@ -4,7 +4,10 @@ Sections: config checks · mesh and data · model, optimizer and sharded state �
 train step · checkpoint restore · the loop · final checkpoint and evaluation.
 """
 
+import contextlib
 import functools
+import signal
+import threading
 import time
 from typing import Any
 
@@ -30,6 +33,29 @@ def log(message: str) -> None:
   """Progress goes to stdout, from process 0 only."""
   if jax.process_index() == 0:
     print(message, flush=True)
+
+
+class Preempted(Exception):
+  """SIGTERM arrived and a checkpoint of the step reached was saved; rerun to resume."""
+
+
+@contextlib.contextmanager
+def sigterm_received():
+  """Yields a list that becomes non-empty when SIGTERM arrives.
+
+  Cloud TPUs and batch schedulers send SIGTERM before they take a machine away; the loop
+  checks the list at each step boundary, so the checkpoint it then writes is a consistent one.
+  Signal handlers can only be set from the main thread; elsewhere SIGTERM keeps its default.
+  """
+  received = []
+  if threading.current_thread() is not threading.main_thread():
+    yield received
+    return
+  previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+  try:
+    yield received
+  finally:
+    signal.signal(signal.SIGTERM, previous)
 
 
 @flax.struct.dataclass
@@ -240,6 +266,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   # --- The loop --------------------------------------------------------------------------------
   writer = SummaryWriter(f"{workdir}/tensorboard") if jax.process_index() == 0 else None
   step = int(state.step)
+  with sigterm_received() as stop:
+    state, history = _loop(config, state, step, total_steps, step_fn, data_iterator,
+                           batch_sharding, manager, writer, stop)
+  manager.wait_until_finished()
+  context = {"model": model, "sources": sources, "sharding": batch_sharding, "writer": writer}
+  return state, history, context
+
+
+def _loop(config, state, step, total_steps, step_fn, data_iterator, batch_sharding, manager,
+          writer, stop):
+  """Steps until `total_steps`, logging and checkpointing; raises Preempted on SIGTERM."""
   history, pending, window_start, window_step = [], [], time.time(), step
   while step < total_steps:
     host_batch = next(data_iterator)
@@ -270,11 +307,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
         writer.flush()
       pending, window_start, window_step = [], time.time(), step
 
-    if step % config.checkpoint_every == 0 or step == total_steps:
+    saved = step % config.checkpoint_every == 0 or step == total_steps
+    if saved:
       checkpoint.save(manager, step, state, data_iterator, config)
-  manager.wait_until_finished()
-  context = {"model": model, "sources": sources, "sharding": batch_sharding, "writer": writer}
-  return state, history, context
+    if stop and step < total_steps:
+      if not saved:
+        checkpoint.save(manager, step, state, data_iterator, config)
+      manager.wait_until_finished()
+      log(f"SIGTERM received: saved a checkpoint at step {step}/{total_steps}; run the same "
+          f"command again to resume from it.")
+      raise Preempted(f"stopped by SIGTERM at step {step}")
+  return state, history
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:

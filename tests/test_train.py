@@ -105,3 +105,37 @@ def test_missing_mnist_is_a_clear_error(data_dir, tmp_path):
 def test_load_encoder_without_a_checkpoint(tmp_path):
   with pytest.raises(FileNotFoundError, match="No checkpoint under"):
     checkpoint.load_encoder(str(tmp_path))
+
+
+def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir, tmp_path):
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  steps = 300
+  command = [sys.executable, "-m", "simper_jax.main", "--config=configs/rotating_digits.py:tiny",
+             f"--config.data.data_dir={data_dir}", f"--config.num_steps={steps}",
+             "--config.checkpoint_every=1000", f"--workdir={tmp_path / 'stopped'}"]
+  repo = os.path.dirname(os.path.dirname(__file__))
+  process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+  output = []
+  for line in process.stdout:  # stop it mid-run, once training has started
+    output.append(line)
+    if line.startswith("step      5/"):
+      process.send_signal(signal.SIGTERM)
+      break
+  output.extend(process.stdout)
+  assert process.wait(timeout=300) == 143, "".join(output)
+  message = next(line for line in output if line.startswith("SIGTERM received"))
+  stopped_at = int(message.split("at step ")[1].split("/")[0])
+  assert 5 <= stopped_at < steps
+  assert checkpoint.make_manager(str(tmp_path / "stopped"), tiny_config(data_dir)).latest_step() \
+      == stopped_at
+  rerun = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
+  assert rerun.returncode == 0 and f"Resumed from {tmp_path / 'stopped'} at step {stopped_at}" \
+      in rerun.stdout
+  state, _, _ = train.train(tiny_config(data_dir, num_steps=steps, checkpoint_every=1000),
+                            str(tmp_path / "uninterrupted"))
+  _, resumed = checkpoint.load_encoder(str(tmp_path / "stopped"))
+  for a, b in zip(jax.tree.leaves(resumed["params"]), jax.tree.leaves(params_of(state))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
