@@ -26,17 +26,13 @@ from simper_jax import heart_rate as hr
 from simper_jax.models import heads
 
 
-def _next_pow2(n: int) -> int:
-  return 1 << (int(n) - 1).bit_length()
-
-
 def power_spectrum(signals: np.ndarray, fps: float, pad_factor: int = 4):
   """Linear-detrended periodogram; zero-padded to a power of two ≥ pad_factor·T for a finer grid.
 
   Returns:
     freqs [F] in Hz and power [N, F].
   """
-  nfft = _next_pow2(pad_factor * signals.shape[-1])
+  nfft = hr.next_pow2(pad_factor * signals.shape[-1])
   return scipy_signal.periodogram(signals, fs=fps, nfft=nfft, detrend="linear", axis=-1)
 
 
@@ -73,7 +69,7 @@ def spectrum(signals: jnp.ndarray, *, fps: float | None = None, band=None,
   centred = signals - signals.mean(-1, keepdims=True)
   slope = (centred @ t) / jnp.maximum(t @ t, 1e-12)
   detrended = centred - slope[..., None] * t
-  nfft = _next_pow2(pad_factor * length)
+  nfft = hr.next_pow2(pad_factor * length)
   power = jnp.abs(jnp.fft.rfft(detrended, n=nfft)) ** 2
   if band is not None:
     freqs = np.fft.rfftfreq(nfft, 1.0 / fps)

@@ -57,13 +57,12 @@ def finetune(module, variables: dict, source, train_signals: np.ndarray,
       evaluate.spectrum_features(train_signals[labelled], fps=fps, band=band),
       train_labels[labelled], probe_l2)
   label_scale = float(np.std(train_labels[labelled])) or 1.0
-  tx = optax.adam(learning_rate)
+  tx, step = _train_step(module, learning_rate, spectrum_band)
   # Copies: the step donates its inputs, and the pretrained variables are used again.
   trainable = jax.tree.map(jnp.array, {"encoder": variables["params"], "head": head["params"]})
   opt_state = tx.init(trainable)
   batch_stats = jax.tree.map(jnp.array, variables.get("batch_stats", {}))
   key = jax.random.key(seed)
-  step = _train_step(module, learning_rate, spectrum_band)
   start, losses = time.time(), []
   for i in range(steps):
     indices = rng.choice(labelled, batch_size, replace=len(labelled) < batch_size)
@@ -85,8 +84,8 @@ def finetune(module, variables: dict, source, train_signals: np.ndarray,
 
 @functools.lru_cache(maxsize=8)
 def _train_step(module, learning_rate: float, spectrum_band):
-  """The jitted fine-tuning step, built once per (encoder, learning rate): every label
-  fraction reuses one compilation."""
+  """(optimizer, jitted fine-tuning step), built once per (encoder, learning rate, band):
+  every label fraction reuses one compilation."""
   tx = optax.adam(learning_rate)
 
   @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
@@ -103,7 +102,7 @@ def _train_step(module, learning_rate: float, spectrum_band):
     new_stats = batch_stats if new_stats is None else new_stats
     return optax.apply_updates(trainable, updates), opt_state, new_stats, loss
 
-  return step
+  return tx, step
 
 
 def make_predict_fn(module, variables, head, sharding, spectrum_band=None):
