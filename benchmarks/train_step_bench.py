@@ -3,8 +3,9 @@
     python benchmarks/train_step_bench.py --config=configs/rotating_digits.py [--steps 10]
 
 Times the full jitted step (augmentation of 2M views per clip on the device, featurizer
-forward and backward, loss, Adam update) on random uint8 clips of the config's shape, sharded
-over all devices on the 'data' axis, so no input pipeline is involved. Prints the median step
+forward and backward, loss, Adam update) on random uint8 clips of the config's shape, on the
+config's mesh (`config.mesh`, e.g. --config.mesh='(("data",-1),("fsdp",2))') and with its
+`model.dtype` and `grad_accum_steps`, so no input pipeline is involved. Prints the median step
 time, clips/s, and model FLOPs per step with the achieved FLOP/s as counted by XLA's cost
 analysis (MFU needs the device's peak, which the script prints when it knows it).
 """
@@ -17,9 +18,9 @@ from absl import flags
 import jax
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ml_collections import config_flags
 
+from simper_jax import sharding
 from simper_jax import train
 from simper_jax.data import pipeline
 
@@ -34,8 +35,8 @@ def main(_):
   config = _CONFIG.value
   devices = jax.devices()
   train.check_config(config, len(devices))
-  mesh = Mesh(np.asarray(devices), ("data",))
-  replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+  mesh = sharding.make_mesh(config.get("mesh", train.DEFAULT_MESH), devices)
+  batch_sharding = sharding.batch_sharding(mesh)
   b = config.data.builder
   clip_shape = (config.batch_size, b.num_frames, b.image_size, b.image_size,
                 pipeline.CHANNELS[config.data.name])
@@ -44,12 +45,13 @@ def main(_):
   schedule = train.make_schedule(config, steps_per_epoch=1000)
   tx = optax.adam(schedule)
   sample_shape = (1, config.simper.window) + clip_shape[2:]
-  state = jax.jit(functools.partial(train.init_train_state, model=model, tx=tx,
-                                    sample_shape=sample_shape),
-                  out_shardings=replicated)(jax.random.key(0))
+  init = functools.partial(train.init_train_state, model=model, tx=tx,
+                           sample_shape=sample_shape)
+  state_sharding = sharding.state_shardings(jax.eval_shape(init, jax.random.key(0)), mesh)
+  state = jax.jit(init, out_shardings=state_sharding)(jax.random.key(0))
   step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
                                    config=config, augment_key=jax.random.key(1)),
-                 donate_argnums=0)
+                 in_shardings=(state_sharding, batch_sharding), donate_argnums=0)
   rng = np.random.default_rng(0)
   batch = {"video": jax.device_put(rng.integers(0, 256, clip_shape, dtype=np.uint8),
                                    batch_sharding),
@@ -69,8 +71,10 @@ def main(_):
     times.append(time.perf_counter() - start)
   median = float(np.median(times))
   kind = devices[0].device_kind
-  print(f"{config.model.name}, batch {config.batch_size} clips × {2 * config.simper.num_speeds} "
-        f"views × {config.simper.window} frames of {b.image_size}², on {len(devices)}× {kind}")
+  print(f"{config.model.name} ({config.model.dtype}), batch {config.batch_size} clips × "
+        f"{2 * config.simper.num_speeds} views × {config.simper.window} frames of "
+        f"{b.image_size}², on {len(devices)}× {kind}, mesh {dict(mesh.shape)}, "
+        f"{config.get('grad_accum_steps', 1)} micro-batch(es)")
   print(f"  step time   {1e3 * median:9.1f} ms (median of {_STEPS.value})")
   print(f"  throughput  {config.batch_size / median:9.1f} clips/s")
   if flops:

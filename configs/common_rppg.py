@@ -61,6 +61,10 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.augment = common.augment()
 
   c.batch_size = 8  # global batch, clips (each gives 2M views); divisible by device count
+  c.grad_accum_steps = 1  # split each batch into this many sequential micro-batches
+  # Device mesh: ((axis, size), ...), -1 = the remaining devices. ("data", -1) replicates the
+  # state; add ("fsdp", k) to split params and optimizer state k ways (simper_jax/sharding.py).
+  c.mesh = (("data", -1),)
   c.num_epochs = 20  # training length in epochs of the training split
   c.num_steps = placeholder(int)  # if set, overrides num_epochs (the lr schedule stays in epochs)
   c.learning_rate = 1e-3  # Adam learning rate (SimPer reference)

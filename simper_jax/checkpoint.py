@@ -92,9 +92,11 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
           f"The workdir {workdir} holds a run of a different config ({details}). Resuming "
           f"would mix two experiments. Use a new --workdir, or the config saved in {path}.")
   elif jax.process_index() == 0:
+    # Written whole, then renamed: another process of this run may be reading it right now.
     os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as f:
+    with open(path + ".tmp", "w") as f:
       json.dump(current, f, indent=2)
+    os.replace(path + ".tmp", path)
 
 
 def load_encoder(path: str, step: Optional[int] = None):

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import signal as scipy_signal
 
 from simper_jax import heart_rate as hr
+from simper_jax import sharding
 from simper_jax.models import heads
 
 
@@ -147,7 +148,7 @@ def compute_features(encode: Callable, batches) -> dict:
   collected = {}
   for batch in batches:
     mask = batch["mask"]
-    rows = {"signals": np.asarray(jax.device_get(encode(batch["video"])))[mask]}
+    rows = {"signals": encode(batch["video"])[mask]}
     rows.update({k: v[mask] for k, v in batch.items() if k not in ("video", "mask")})
     for key, value in rows.items():
       collected.setdefault(key, []).append(value)
@@ -220,11 +221,12 @@ def write_results(workdir: str, payload: dict) -> str:
   return path
 
 
-def make_encoder_fn(module, variables, sharding) -> Callable:
-  """uint8 video [b, T, H, W, C] -> feature signals [b, T], jitted, batch sharded on 'data'."""
+def make_encoder_fn(module, variables, batch_sharding) -> Callable:
+  """uint8 video [b, T, H, W, C] -> feature signals [b, T] as numpy, jitted, the batch split
+  over the mesh. Every process passes the same whole batch and gets the whole result."""
 
   @jax.jit
   def encode(video):
     return module.apply(variables, video.astype(jnp.float32) / 255.0, train=False)
 
-  return lambda video: encode(jax.device_put(video, sharding))
+  return lambda video: sharding.to_host(encode(sharding.global_batch(video, batch_sharding)))

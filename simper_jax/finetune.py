@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from simper_jax import evaluate
+from simper_jax import sharding as sharding_lib
 from simper_jax.models import heads
 
 
@@ -37,14 +38,14 @@ def predict(module, variables, head, video, *, train=False, rngs=None, spectrum_
 def finetune(module, variables: dict, source, train_signals: np.ndarray,
              train_labels: np.ndarray, *, fraction: float, steps: int, batch_size: int,
              learning_rate: float, probe_l2: float | None, label_key: str, seed: int,
-             sharding, spectrum_band=None, log=print) -> tuple[dict, dict]:
+             batch_sharding, spectrum_band=None, log=print) -> tuple[dict, dict]:
   """Fine-tunes on `fraction` of the training clips of `source`.
 
   Args:
     module, variables: the pretrained encoder and its {'params', 'batch_stats'}.
     source: the training split (random access); train_signals [N, T] / train_labels [N]: its
       frozen feature signals and labels, for the head's initial ridge fit.
-    sharding: the batch sharding ('data' axis of the mesh).
+    batch_sharding: the batch split over the mesh (`sharding.batch_sharding`).
     spectrum_band: as in `predict`; the same as the linear probe's.
   Returns:
     (encoder variables, head variables) after `steps` steps.
@@ -69,7 +70,8 @@ def finetune(module, variables: dict, source, train_signals: np.ndarray,
     examples = source.__getitems__([int(j) for j in indices])
     video = np.stack([ex["video"] for ex in examples]).astype(np.uint8)
     labels = np.asarray([ex[label_key] for ex in examples], np.float32)
-    put = lambda x: jax.make_array_from_process_local_data(sharding, x)
+    # Every process draws the same indices (same rng) and holds the whole batch.
+    put = lambda x: sharding_lib.global_batch(x, batch_sharding)
     trainable, opt_state, batch_stats, loss = step(
         trainable, opt_state, batch_stats, put(video), put(labels), jnp.float32(label_scale),
         jax.random.fold_in(key, i))
@@ -105,8 +107,9 @@ def _train_step(module, learning_rate: float, spectrum_band):
   return tx, step
 
 
-def make_predict_fn(module, variables, head, sharding, spectrum_band=None):
-  """uint8 video [b, T, H, W, C] -> predictions [b], jitted, batch sharded on 'data'."""
+def make_predict_fn(module, variables, head, batch_sharding, spectrum_band=None):
+  """uint8 video [b, T, H, W, C] -> predictions [b] as numpy, jitted, the batch split over
+  the mesh; every process passes the whole batch and gets the whole result."""
   fn = jax.jit(lambda video: predict(module, variables, head, video,
                                      spectrum_band=spectrum_band)[0])
-  return lambda video: fn(jax.make_array_from_process_local_data(sharding, video))
+  return lambda video: sharding_lib.to_host(fn(sharding_lib.global_batch(video, batch_sharding)))

@@ -6,6 +6,8 @@ train step · checkpoint restore · the loop · final checkpoint and evaluation.
 
 import contextlib
 import functools
+import json
+import os
 import signal
 import threading
 import time
@@ -17,13 +19,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.experimental import multihost_utils
 from tensorboardX import SummaryWriter
 
 from simper_jax import checkpoint
 from simper_jax import evaluate
 from simper_jax import finetune
 from simper_jax import models
+from simper_jax import sharding
 from simper_jax import similarity
 from simper_jax.data import pipeline
 from simper_jax.methods import simper
@@ -35,25 +38,35 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+DEFAULT_MESH = (("data", -1),)
+
+
 class Preempted(Exception):
   """SIGTERM arrived and a checkpoint of the step reached was saved; rerun to resume."""
 
 
 @contextlib.contextmanager
-def sigterm_received():
-  """Yields a list that becomes non-empty when SIGTERM arrives.
+def preemption_notice():
+  """Yields `should_stop(step) -> bool`, which turns True once SIGTERM has arrived.
 
-  Cloud TPUs and batch schedulers send SIGTERM before they take a machine away; the loop
-  checks the list at each step boundary, so the checkpoint it then writes is a consistent one.
-  Signal handlers can only be set from the main thread; elsewhere SIGTERM keeps its default.
+  Cloud TPUs and batch schedulers send SIGTERM before they take a machine away; the loop asks
+  at each step boundary, so the checkpoint it then writes is a consistent one.
+  - One process: our own SIGTERM handler sets a flag. Signal handlers can only be set from
+    the main thread; elsewhere SIGTERM keeps its default.
+  - Several processes (`jax.distributed`): SIGTERM may reach one host only, and every host
+    must save the same step, so we ask JAX's preemption sync point, which the distributed
+    runtime's own SIGTERM handler drives: it answers True on every host at the same step.
   """
+  if jax.process_count() > 1:
+    yield multihost_utils.reached_preemption_sync_point
+    return
   received = []
   if threading.current_thread() is not threading.main_thread():
-    yield received
+    yield lambda step: False
     return
   previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
   try:
-    yield received
+    yield lambda step: bool(received)
   finally:
     signal.signal(signal.SIGTERM, previous)
 
@@ -96,10 +109,15 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("model.name", f"expected one of {models.MODELS}.")
   if config.model.dtype not in ("float32", "bfloat16"):
     fail("model.dtype", "expected 'float32' or 'bfloat16'.")
-  for field in ("batch_size", "eval.batch_size"):
-    value = _get(config, field)
-    if value < 1 or value % num_devices:
-      fail(field, f"expected a positive multiple of the {num_devices} devices.")
+  accum = config.get("grad_accum_steps", 1)
+  if not (isinstance(accum, int) and accum >= 1):
+    fail("grad_accum_steps", "expected a positive integer.")
+  if config.batch_size < 1 or config.batch_size % (num_devices * accum):
+    fail("batch_size", f"expected a positive multiple of the {num_devices} devices"
+                       + (f" × grad_accum_steps={accum} (each micro-batch is split over every "
+                          f"device)." if accum > 1 else "."))
+  if config.eval.batch_size < 1 or config.eval.batch_size % num_devices:
+    fail("eval.batch_size", f"expected a positive multiple of the {num_devices} devices.")
   if config.get("num_steps") is None and config.num_epochs < 1:
     fail("num_epochs", "expected at least 1.")
   if not (isinstance(config.eval.fft_harmonic, int) and config.eval.fft_harmonic >= 1):
@@ -154,41 +172,70 @@ def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> op
 
 def train_step(state: TrainState, batch: dict, *, model, tx, schedule, config,
                augment_key: jax.Array):
-  """One SGD step on a global batch.
+  """One optimizer step on a global batch, in `config.grad_accum_steps` micro-batches.
 
   Args:
-    state: the replicated train state (donated).
-    batch: {'video': uint8 [B, T, H, W, C], 'label': [B]}, sharded on 'data'.
+    state: the train state (donated), laid out by `sharding.state_shardings`.
+    batch: {'video': uint8 [B, T, H, W, C], 'label': [B]}, B split over the mesh.
 
   Returns:
     The new state and {'loss', 'learning_rate'} scalars.
   """
   s = config.simper
-  clips = batch["video"].astype(jnp.float32) / 255.0
-  batch_size = clips.shape[0]
+  batch_size = batch["video"].shape[0]
   # Per-example keys fold in the step and the example's index in the *global* batch, so the
-  # views do not depend on how the batch is split over devices or hosts.
+  # views do not depend on how the batch is split over devices, hosts or micro-batches.
   step_key = jax.random.fold_in(augment_key, state.step)
-  example_keys = jax.vmap(jax.random.fold_in, (None, 0))(step_key, jnp.arange(batch_size))
-  # Dropout draws from its own stream (no example index reaches 2**32 - 1).
-  dropout_key = jax.random.fold_in(step_key, 2**32 - 1)
+  example_ids = jnp.arange(batch_size)
   make_views = functools.partial(simper.make_views, num_speeds=s.num_speeds,
                                  speed_range=tuple(s.speed_range), window=s.window,
                                  **config.augment.to_dict())
-  views, speeds = jax.vmap(make_views)(example_keys, clips)  # [B, 2M, L, H, W, C], [B, 2M]
 
-  def loss_fn(params):
-    features, updates = model.apply(
-        {"params": params, "batch_stats": state.batch_stats},
-        views.reshape((-1,) + views.shape[2:]), train=True, mutable=["batch_stats"],
-        rngs={"dropout": dropout_key})
-    loss = simper.simper_loss(
-        features.reshape(views.shape[:3]), speeds, similarity=s.similarity,
-        label_dist=s.label_dist, label_temperature=s.label_temperature,
-        feature_temperature=s.feature_temperature, fps=config.data.fps)
-    return loss, updates.get("batch_stats", state.batch_stats)  # none in BN-free models
+  def loss_and_grads(params, batch_stats, video, ids):
+    """SimPer loss and gradients of one micro-batch: video [b, T, H, W, C], ids [b]."""
+    example_keys = jax.vmap(jax.random.fold_in, (None, 0))(step_key, ids)
+    views, speeds = jax.vmap(make_views)(example_keys, video.astype(jnp.float32) / 255.0)
+    # views [b, 2M, L, H, W, C], speeds [b, 2M]. Dropout draws from its own stream: micro-batch
+    # j (whose first example is j) folds in 2**32 - 1 - j, which no example index reaches.
+    dropout_key = jax.random.fold_in(step_key,
+                                     jnp.uint32(2**32 - 1) - ids.min().astype(jnp.uint32))
 
-  (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    def loss_fn(params):
+      features, updates = model.apply(
+          {"params": params, "batch_stats": batch_stats},
+          views.reshape((-1,) + views.shape[2:]), train=True, mutable=["batch_stats"],
+          rngs={"dropout": dropout_key})
+      loss = simper.simper_loss(
+          features.reshape(views.shape[:3]), speeds, similarity=s.similarity,
+          label_dist=s.label_dist, label_temperature=s.label_temperature,
+          feature_temperature=s.feature_temperature, fps=config.data.fps)
+      return loss, updates.get("batch_stats", batch_stats)  # none in BN-free models
+
+    return jax.value_and_grad(loss_fn, has_aux=True)(params)
+
+  accum = config.get("grad_accum_steps", 1)
+  if accum == 1:
+    (loss, batch_stats), grads = loss_and_grads(state.params, state.batch_stats,
+                                                batch["video"], example_ids)
+  else:
+    # Micro-batch j holds examples j, j + k, j + 2k, ... (k = accum): a reshape that keeps
+    # each device's rows on that device, so every micro-batch is spread over all devices.
+    def split(x):
+      return jnp.swapaxes(x.reshape((batch_size // accum, accum) + x.shape[1:]), 0, 1)
+
+    def accumulate(carry, micro):
+      loss_sum, grad_sum, batch_stats = carry
+      (loss, batch_stats), grads = loss_and_grads(state.params, batch_stats, *micro)
+      return (loss_sum + loss, jax.tree.map(jnp.add, grad_sum, grads), batch_stats), None
+
+    zeros = jax.tree.map(jnp.zeros_like, state.params)
+    (loss_sum, grad_sum, batch_stats), _ = jax.lax.scan(
+        accumulate, (jnp.zeros((), jnp.float32), zeros, state.batch_stats),
+        (split(batch["video"]), split(example_ids)))
+    # The loss is a mean over clips and micro-batches are equal-sized: the mean of the
+    # micro-batch means (and of their gradients) is the full batch's.
+    loss, grads = loss_sum / accum, jax.tree.map(lambda g: g / accum, grad_sum)
+
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   new_state = TrainState(step=state.step + 1, params=optax.apply_updates(state.params, updates),
                          batch_stats=batch_stats, opt_state=opt_state)
@@ -203,8 +250,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
 
   Args:
     config: see configs/rotating_digits.py for every field.
-    workdir: checkpoints/, tensorboard/ and config.json go here.
-    devices: the devices of the ('data',) mesh; None → all of `jax.devices()`.
+    workdir: checkpoints/, tensorboard/, metrics.jsonl and config.json go here.
+    devices: the devices of the mesh (`config.mesh`); None → all of `jax.devices()`, i.e.
+      every device of every process.
 
   Returns:
     (state, history, context): the final TrainState; [(step, mean loss since the previous
@@ -215,9 +263,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   devices = list(devices or jax.devices())
   check_config(config, len(devices))
   checkpoint.check_workdir_config(workdir, config)
-  mesh = Mesh(np.asarray(devices), ("data",))
-  replicated = NamedSharding(mesh, P())
-  batch_sharding = NamedSharding(mesh, P("data"))
+  mesh = sharding.make_mesh(config.get("mesh", DEFAULT_MESH), devices)
+  replicated = sharding.replicated(mesh)
+  batch_sharding = sharding.batch_sharding(mesh)
 
   builder = pipeline.get_builder(config.data)
   sources = builder.as_data_source()
@@ -229,7 +277,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   total_steps = config.get("num_steps") or config.num_epochs * steps_per_epoch
   log(f"Data: {len(train_source)} training clips of {builder.info.features['video'].shape}, "
       f"{steps_per_epoch} steps/epoch, {total_steps} steps on {len(devices)} "
-      f"{devices[0].platform} device(s).")
+      f"{devices[0].platform} device(s) in {jax.process_count()} process(es), mesh "
+      f"{dict(mesh.shape)}.")
 
   # --- Model, optimizer, sharded state ---------------------------------------------------------
   model = make_model(config)
@@ -240,9 +289,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
 
   init_state = functools.partial(init_train_state, model=model, tx=tx, sample_shape=sample_shape)
 
-  # Shardings come from the state's shapes: on the ('data',) mesh everything is replicated.
+  # Shardings come from the state's shapes: replicated on ('data',), split over 'fsdp'.
   abstract_state = jax.eval_shape(init_state, init_key)
-  state_sharding = jax.tree.map(lambda _: replicated, abstract_state)
+  state_sharding = sharding.state_shardings(abstract_state, mesh)
   abstract_state = jax.tree.map(
       lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state,
       state_sharding)
@@ -266,16 +315,16 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   # --- The loop --------------------------------------------------------------------------------
   writer = SummaryWriter(f"{workdir}/tensorboard") if jax.process_index() == 0 else None
   step = int(state.step)
-  with sigterm_received() as stop:
-    state, history = _loop(config, state, step, total_steps, step_fn, data_iterator,
-                           batch_sharding, manager, writer, stop)
+  with preemption_notice() as should_stop:
+    state, history = _loop(config, workdir, state, step, total_steps, step_fn, data_iterator,
+                           batch_sharding, manager, writer, should_stop)
   manager.wait_until_finished()
   context = {"model": model, "sources": sources, "sharding": batch_sharding, "writer": writer}
   return state, history, context
 
 
-def _loop(config, state, step, total_steps, step_fn, data_iterator, batch_sharding, manager,
-          writer, stop):
+def _loop(config, workdir, state, step, total_steps, step_fn, data_iterator, batch_sharding,
+          manager, writer, should_stop):
   """Steps until `total_steps`, logging and checkpointing; raises Preempted on SIGTERM."""
   history, pending, window_start, window_step = [], [], time.time(), step
   while step < total_steps:
@@ -300,22 +349,27 @@ def _loop(config, state, step, total_steps, step_fn, data_iterator, batch_shardi
           f"lr {learning_rate:.1e} | {steps_per_s:.2f} steps/s | "
           f"{steps_per_s * config.batch_size:.1f} clips/s | ETA {eta / 60:.1f} min")
       if writer:
-        for name, value in (("train/loss", loss), ("train/learning_rate", learning_rate),
-                            ("perf/steps_per_s", steps_per_s),
-                            ("perf/clips_per_s", steps_per_s * config.batch_size)):
+        scalars = {"train/loss": loss, "train/learning_rate": learning_rate,
+                   "perf/steps_per_s": steps_per_s,
+                   "perf/clips_per_s": steps_per_s * config.batch_size}
+        for name, value in scalars.items():
           writer.add_scalar(name, value, step)
         writer.flush()
+        # The same points as JSON lines, for scripts and sweeps (full float precision).
+        with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+          f.write(json.dumps({"step": step, **scalars}) + "\n")
       pending, window_start, window_step = [], time.time(), step
 
     saved = step % config.checkpoint_every == 0 or step == total_steps
     if saved:
       checkpoint.save(manager, step, state, data_iterator, config)
-    if stop and step < total_steps:
+    if should_stop(step) and step < total_steps:
       if not saved:
         checkpoint.save(manager, step, state, data_iterator, config)
       manager.wait_until_finished()
-      log(f"SIGTERM received: saved a checkpoint at step {step}/{total_steps}; run the same "
-          f"command again to resume from it.")
+      log(f"SIGTERM received: saved a checkpoint at step {step}/{total_steps}"
+          f"{' on every process' if jax.process_count() > 1 else ''}; run the same command "
+          f"again to resume from it.")
       raise Preempted(f"stopped by SIGTERM at step {step}")
   return state, history
 
@@ -329,7 +383,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                           writer=ctx["writer"])
 
 
-def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, step: int,
+def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding, *, step: int,
                      writer=None) -> dict:
   """All readouts of the encoder on the test split; table + results.json.
 
@@ -339,7 +393,7 @@ def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, st
   t0 = time.time()
   heart_rate = config.eval.get("protocol", "frequency") == "heart_rate"
   keys = ("ppg", "video_id", "clip_index") if heart_rate else ()
-  encode = evaluate.make_encoder_fn(model, variables, sharding)
+  encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
   features = {}
   for split in ("train", "test"):
     batches = pipeline.eval_batches(sources[split], batch_size=config.eval.batch_size,
@@ -359,7 +413,7 @@ def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, st
         fft_harmonic=config.eval.fft_harmonic)
   for fraction in config.eval.get("finetune_fractions", ()):
     results[f"finetune_{100 * fraction:g}%"] = finetune_and_test(
-        config, model, variables, sources, features, fraction, sharding)
+        config, model, variables, sources, features, fraction, batch_sharding)
   unit = config.eval.get("unit", "")
   log(f"\nTest results at step {step} ({len(features['test']['label'])} clips, "
       f"{time.time() - t0:.0f} s){', MAE in ' + unit if unit else ''}:\n"
@@ -376,7 +430,8 @@ def evaluate_encoder(config, workdir, model, variables, sources, sharding, *, st
   return results
 
 
-def finetune_and_test(config, model, variables, sources, features, fraction, sharding) -> dict:
+def finetune_and_test(config, model, variables, sources, features, fraction,
+                      batch_sharding) -> dict:
   """Fine-tunes on `fraction` of the training labels; metrics per test clip."""
   e = config.eval
   # The head reads what the linear probe reads: for heart rate, the in-band spectrum.
@@ -386,10 +441,10 @@ def finetune_and_test(config, model, variables, sources, features, fraction, sha
       model, variables, sources["train"], features["train"]["signals"],
       features["train"]["label"], fraction=fraction, steps=e.finetune_steps,
       batch_size=e.finetune_batch_size, learning_rate=e.finetune_learning_rate,
-      probe_l2=e.probe_l2, label_key=config.data.label_key, seed=config.seed, sharding=sharding,
-      spectrum_band=spectrum_band, log=log)
-  predict = finetune.make_predict_fn(model, encoder, head, sharding, spectrum_band)
-  predictions = [np.asarray(jax.device_get(predict(batch["video"])))[batch["mask"]]
+      probe_l2=e.probe_l2, label_key=config.data.label_key, seed=config.seed,
+      batch_sharding=batch_sharding, spectrum_band=spectrum_band, log=log)
+  predict = finetune.make_predict_fn(model, encoder, head, batch_sharding, spectrum_band)
+  predictions = [predict(batch["video"])[batch["mask"]]
                  for batch in pipeline.eval_batches(sources["test"], batch_size=e.batch_size,
                                                     label_key=config.data.label_key)]
   return evaluate.regression_metrics(np.concatenate(predictions), features["test"]["label"])
@@ -399,9 +454,9 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   """--mode=eval: evaluates the latest checkpoint in `workdir`."""
   devices = jax.devices()
   check_config(config, len(devices))
-  mesh = Mesh(np.asarray(devices), ("data",))
+  mesh = sharding.make_mesh(config.get("mesh", DEFAULT_MESH), devices)
   module, variables = checkpoint.load_encoder(workdir)
   sources = pipeline.get_builder(config.data).as_data_source()
   step = checkpoint.make_manager(workdir, config).latest_step()
   return evaluate_encoder(config, workdir, module, variables, sources,
-                          NamedSharding(mesh, P("data")), step=step)
+                          sharding.batch_sharding(mesh), step=step)

@@ -12,6 +12,7 @@ import grain
 import jax
 import numpy as np
 import tensorflow_datasets as tfds
+from jax.experimental import multihost_utils
 
 from simper_jax.data import synthetic_rppg
 
@@ -44,20 +45,37 @@ def get_builder(data_config) -> tfds.core.DatasetBuilder:
     spec = synthetic_rppg.SyntheticSpec(**synthetic.to_dict())
     builder_fields["source"] = synthetic_rppg.source_name(spec)
   data_dir = os.path.expanduser(data_config.data_dir or "~/tensorflow_datasets")
-  builder = getattr(module, class_name)(config=module.make_config(**builder_fields),
-                                        data_dir=data_dir, file_format="array_record")
-  # Only process 0 writes; the others wait for its files (multi-host runs share data_dir).
-  if jax.process_index() == 0 and not builder.is_prepared():
-    if synthetic is not None:
-      synthetic_rppg.prepare(builder, data_config.name, spec)
-    else:
-      manual_dir = os.path.expanduser(data_config.manual_dir or os.path.join(
-          data_dir, "downloads", "manual", data_config.name))
-      if hasattr(builder, "check_manual_dir"):
-        builder.check_manual_dir(manual_dir)  # a clear error before TFDS starts anything
-      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-          manual_dir=manual_dir))
+  make_builder = lambda: getattr(module, class_name)(
+      config=module.make_config(**builder_fields), data_dir=data_dir, file_format="array_record")
+  # Process 0 prepares first while the others wait, so hosts sharing data_dir (a bucket, NFS)
+  # never write the same files at once. The others then build their builder, which reads the
+  # split sizes from the prepared files; a host with its own local data_dir finds it empty
+  # and prepares its own copy (the same deterministic files).
+  if jax.process_index() == 0:
+    builder = make_builder()
+    _prepare(builder, data_config, data_dir, synthetic)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(f"prepared {data_config.name} in {data_dir}")
+    if jax.process_index() != 0:
+      builder = make_builder()
+      _prepare(builder, data_config, data_dir, synthetic)
   return builder
+
+
+def _prepare(builder, data_config, data_dir: str, synthetic) -> None:
+  """Writes the builder's files unless they exist already."""
+  if builder.is_prepared():
+    return
+  if synthetic is not None:
+    synthetic_rppg.prepare(builder, data_config.name,
+                           synthetic_rppg.SyntheticSpec(**synthetic.to_dict()))
+    return
+  manual_dir = os.path.expanduser(data_config.manual_dir or os.path.join(
+      data_dir, "downloads", "manual", data_config.name))
+  if hasattr(builder, "check_manual_dir"):
+    builder.check_manual_dir(manual_dir)  # a clear error before TFDS starts anything
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=manual_dir))
 
 
 def _to_batch(label_key: str):
