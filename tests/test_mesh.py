@@ -1,0 +1,116 @@
+"""config.mesh (data / fsdp), gradient accumulation and bf16 compute on 8 host devices."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from configs import rotating_digits
+from configs import scamps
+from simper_jax import sharding
+from simper_jax import train
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+def tiny_config(data_dir, **overrides):
+  config = rotating_digits.get_config("tiny")
+  config.data.data_dir = data_dir
+  config.update_from_flattened_dict(overrides)
+  return config
+
+
+def test_fsdp_shards_the_state_and_gives_the_same_loss(data_dir, tmp_path):
+  state, data_only, _ = train.train(tiny_config(data_dir, num_steps=3), str(tmp_path / "data"))
+  mesh = (("data", 4), ("fsdp", 2))
+  fsdp_state, fsdp, _ = train.train(tiny_config(data_dir, num_steps=3, mesh=mesh),
+                                    str(tmp_path / "fsdp"))
+  np.testing.assert_allclose([l for _, l in fsdp], [l for _, l in data_only], rtol=1e-5)
+  # Conv_0's kernel [5, 3, 3, 1, 2] is split in two along its last (only even) dimension;
+  # its Adam moments alike; a [1]-sized bias cannot be split and stays replicated.
+  kernel = fsdp_state.params["Conv_0"]["kernel"]
+  assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, None, None, None, "fsdp")
+  assert kernel.addressable_shards[0].data.shape == (5, 3, 3, 1, 1)
+  adam = fsdp_state.opt_state[0]
+  assert adam.mu["Conv_0"]["kernel"].sharding.spec == kernel.sharding.spec
+  assert fsdp_state.params["Conv_1"]["bias"].sharding.is_fully_replicated
+  assert state.params["Conv_0"]["kernel"].sharding.is_fully_replicated  # ('data',) mesh
+  # The split kernel ends where the replicated one does (leaves whose gradient is only
+  # rounding noise may not: see NOISE_DRIVEN in test_multihost.py).
+  np.testing.assert_allclose(np.asarray(kernel), np.asarray(state.params["Conv_0"]["kernel"]),
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_state_shardings_pick_the_largest_divisible_dimension():
+  mesh = sharding.make_mesh((("data", 2), ("fsdp", 4)), jax.devices())
+  shapes = {"a": jax.ShapeDtypeStruct((8, 12), jnp.float32),
+            "b": jax.ShapeDtypeStruct((3, 5), jnp.float32),
+            "c": jax.ShapeDtypeStruct((), jnp.int32)}
+  specs = jax.tree.map(lambda s: s.spec, sharding.state_shardings(shapes, mesh))
+  P = jax.sharding.PartitionSpec
+  assert specs == {"a": P(None, "fsdp"), "b": P(None, None), "c": P()}
+
+
+@pytest.mark.parametrize("mesh, message", [
+    ((("data", 3),), r"the axis sizes multiply to 3, which does not divide the 8 devices"),
+    ((("data", 2), ("fsdp", 2)), r"multiply to 4, but there are 8 devices"),
+    ((("model", -1),), r"expected distinct axes among \('data', 'fsdp'\)"),
+    ((("data", -1), ("fsdp", -1)), r"at most one -1"),
+])
+def test_a_mesh_that_does_not_fit_the_devices_is_named(data_dir, tmp_path, mesh, message):
+  with pytest.raises(ValueError, match=r"config.mesh=.*" + message):
+    train.train(tiny_config(data_dir, mesh=mesh), str(tmp_path / "bad"))
+
+
+def test_batch_must_divide_over_devices_and_micro_batches(data_dir, tmp_path):
+  with pytest.raises(ValueError, match=r"batch_size=8: expected a positive multiple of the 8 "
+                                       r"devices × grad_accum_steps=2"):
+    train.train(tiny_config(data_dir, grad_accum_steps=2), str(tmp_path / "bad"))
+
+
+def _loss_and_gradient(config, batch):
+  """The jitted train step of `config` on `batch` from a fixed init, with plain SGD at lr 1 so
+  that the parameter change is minus the gradient; (loss, gradient pytree)."""
+  model = train.make_model(config)
+  tx = optax.sgd(1.0)
+  sample_shape = (1, config.simper.window) + batch["video"].shape[2:]
+  state = train.init_train_state(jax.random.key(0), model, tx, sample_shape)
+  step = jax.jit(functools.partial(train.train_step, model=model, tx=tx,
+                                   schedule=optax.constant_schedule(1.0), config=config,
+                                   augment_key=jax.random.key(1)))
+  new_state, metrics = step(state, batch)
+  return float(metrics["loss"]), jax.tree.map(jnp.subtract, state.params, new_state.params)
+
+
+def test_gradient_accumulation_equals_the_whole_batch():
+  # TS-CAN without dropout has no batch coupling (no BatchNorm), so k micro-batches give the
+  # full batch's loss and gradient exactly, up to summation order.
+  config = scamps.get_config("tiny")
+  config.model.dropout = (0.0, 0.0)
+  rng = np.random.default_rng(0)
+  batch = {"video": rng.integers(0, 256, (8, 60, 12, 12, 3), dtype=np.uint8),
+           "label": np.zeros(8, np.float32)}
+  loss_1, grads_1 = _loss_and_gradient(config, batch)
+  config.grad_accum_steps = 4
+  loss_4, grads_4 = _loss_and_gradient(config, batch)
+  np.testing.assert_allclose(loss_4, loss_1, rtol=1e-5)
+  scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads_1))
+  assert scale > 1e-4  # a real gradient, not a vacuous comparison
+  for a, b in zip(jax.tree.leaves(grads_4), jax.tree.leaves(grads_1)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_bfloat16_compute_keeps_float32_params_and_learns(data_dir, tmp_path):
+  state, history, _ = train.train(tiny_config(data_dir, num_steps=3,
+                                              **{"model.dtype": "bfloat16"}),
+                                  str(tmp_path / "bf16"))
+  _, f32_history, _ = train.train(tiny_config(data_dir, num_steps=3), str(tmp_path / "f32"))
+  assert {x.dtype for x in jax.tree.leaves(state.params)} == {jnp.dtype("float32")}
+  # bf16 has an 8-bit mantissa: the loss agrees with float32 to about 1 %.
+  np.testing.assert_allclose([l for _, l in history], [l for _, l in f32_history], rtol=2e-2)
