@@ -3,6 +3,8 @@ r"""SimPer on RotatingDigits (SIMPER_SPEC §5, §7).
 Run:
   python -m simper_jax.main --config=configs/rotating_digits.py:quick --workdir=/tmp/simper_rd
 
+Sweep (`get_sweep`, run by launch/sweep.py): M, speed range, similarity and τ_label.
+
 Variants (`--config=configs/rotating_digits.py:VARIANT`):
   (none)  the paper's setting: 1000 train / 2000 test videos of 150 frames at 28×28, M=10 speeds
           in U(0.5, 3), windows of 50 frames, the reference featurizer (64, 128), Adam 1e-3,
@@ -117,3 +119,17 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.checkpoint_every = 2
     c.eval.batch_size = 8
   return c
+
+
+def get_sweep(arg: str = "") -> list[dict]:
+  """The shipped sweep: 16 runs over SimPer's main knobs (launch/sweep.py runs it).
+
+  Each point overrides dotted config fields of `get_config(arg)`; the rest stay as they are.
+  """
+  del arg  # the same grid for every variant
+  return [{"simper.num_speeds": num_speeds, "simper.speed_range": speed_range,
+           "simper.similarity": similarity, "simper.label_temperature": temperature}
+          for num_speeds in (5, 10)
+          for speed_range in ((0.5, 2.0), (0.5, 3.0))
+          for similarity in ("max_xcorr", "npsd")
+          for temperature in (0.1, 0.5)]
