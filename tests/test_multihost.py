@@ -7,6 +7,7 @@ process of 8 devices, run in the test process itself.
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -129,9 +130,17 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_the_rerun_matches(dat
   manager = checkpoint.make_manager(str(tmp_path / "stopped"), tiny_config(data_dir))
   assert manager.latest_step() == stopped_at
 
+  # The same checkpoint resumed by a single process (a smaller slice): it reads process 0's
+  # iterator state, so its next two steps see the batches the 2-process rerun sees.
+  shutil.copytree(tmp_path / "stopped", tmp_path / "one_process")
+  train.train(tiny_config(data_dir, num_steps=stopped_at + 2, checkpoint_every=1000),
+              str(tmp_path / "one_process"))
+
   codes, outputs = finish(start_processes(data_dir, tmp_path / "stopped", *flags))
   assert codes == [0, 0], outputs
   assert f"at step {stopped_at}." in outputs[0]
+  np.testing.assert_allclose(losses(tmp_path / "one_process")[-2:],
+                             losses(tmp_path / "stopped")[stopped_at:stopped_at + 2], rtol=1e-5)
   # Against a 2-process run never interrupted: same reduction order, so equal to rounding.
   codes, outputs = finish(start_processes(data_dir, tmp_path / "uninterrupted", *flags))
   assert codes == [0, 0], outputs
