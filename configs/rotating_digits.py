@@ -65,7 +65,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.augment = common.augment()
 
   c.batch_size = 4  # global batch, clips (each gives 2M views); divisible by device count
-  c.grad_accum_steps = 1  # split each batch into this many sequential micro-batches
+  c.grad_accum_steps = 1  # micro-batches per batch, run in turn (BatchNorm sees each alone)
   # Device mesh: ((axis, size), ...), -1 = the remaining devices. ("data", -1) replicates the
   # state; add ("fsdp", k) to split params and optimizer state k ways (simper_jax/sharding.py).
   c.mesh = (("data", -1),)

@@ -90,7 +90,8 @@ def test_two_processes_match_one_process_of_eight_devices(data_dir, tmp_path):
   codes, outputs = finish(start_processes(data_dir, tmp_path / "two", "--config.num_steps=3"))
   assert codes == [0, 0], outputs
   assert "8 cpu device(s) in 2 process(es)" in outputs[0]
-  assert "Test results at step 3" in outputs[0] and "Test results" not in outputs[1]  # process 0 logs
+  # Only process 0 prints progress and results.
+  assert "Test results at step 3" in outputs[0] and "Test results" not in outputs[1]
   # The same three losses, and the same parameters from the checkpoint both processes wrote.
   np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-5)
   assert len(losses(tmp_path / "two")) == 3

@@ -89,8 +89,8 @@ def train_iterator(source, *, global_batch_size: int, seed: int, label_key: str,
                    read_threads: int = 2) -> grain.DatasetIterator:
   """An endless, checkpointable iterator of this process's share of each global batch.
 
-  Each epoch is shuffled differently (deterministically from `seed`); the last incomplete
-  batch of an epoch is dropped. Yields {'video': uint8 [b, T, H, W, C], 'label': f32 [b]}
+  Each epoch is shuffled differently (deterministically from `seed`); batches run on across
+  epoch boundaries, so no example is dropped. Yields {'video': uint8 [b, T, H, W, C], 'label': f32 [b]}
   with b = global_batch_size / process_count. Its state goes into every checkpoint.
   """
   num_processes = jax.process_count()
@@ -100,20 +100,21 @@ def train_iterator(source, *, global_batch_size: int, seed: int, label_key: str,
   if len(source) < global_batch_size:
     raise ValueError(f"The training split has {len(source)} examples, fewer than one batch "
                      f"(batch_size={global_batch_size}).")
+  # Global batch k is examples [kG, (k+1)G) of the shuffled, repeated stream; process p's
+  # share is its p-th block of G/P examples, i.e. block kP + p of the stream cut into blocks
+  # of G/P. A strided slice of those blocks reads only this process's examples, and the
+  # examples (and their global indices) do not depend on the number of processes — unlike
+  # sharding the dataset itself per process. The iterator's state (k) is then the same on
+  # every process, whatever their number.
+  local = global_batch_size // num_processes
   dataset = (grain.MapDataset.source(source)
              .shuffle(seed=seed)
              .repeat()  # reseeds the shuffle each epoch
-             .batch(global_batch_size, drop_remainder=True))
-  # Every process reads the same global batch order and keeps its own contiguous slice, so
-  # examples and their global indices do not depend on the number of processes.
-  local = global_batch_size // num_processes
-  start = jax.process_index() * local
-
-  def local_slice(batch):
-    return {k: v[start:start + local] for k, v in _to_batch(label_key)(batch).items()}
-
-  dataset = dataset.map(local_slice).to_iter_dataset(
-      grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=2))
+             .batch(local, drop_remainder=True)
+             [jax.process_index()::num_processes]
+             .map(_to_batch(label_key))
+             .to_iter_dataset(grain.ReadOptions(num_threads=read_threads,
+                                                prefetch_buffer_size=2)))
   return iter(dataset)
 
 
