@@ -8,22 +8,15 @@ import numpy as np
 import optax
 import pytest
 
-from configs import rotating_digits
 from configs import scamps
 from simper_jax import sharding
 from simper_jax import train
+from tiny import tiny_config
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds"))
-
-
-def tiny_config(data_dir, **overrides):
-  config = rotating_digits.get_config("tiny")
-  config.data.data_dir = data_dir
-  config.update_from_flattened_dict(overrides)
-  return config
 
 
 def test_fsdp_shards_the_state_and_gives_the_same_loss(data_dir, tmp_path):

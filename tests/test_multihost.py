@@ -17,9 +17,9 @@ import jax
 import numpy as np
 import pytest
 
-from configs import rotating_digits
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,13 +30,6 @@ def data_dir(tmp_path_factory):
   path = str(tmp_path_factory.mktemp("tfds"))
   train.train(tiny_config(path, num_steps=1), str(tmp_path_factory.mktemp("prepare")))
   return path
-
-
-def tiny_config(data_dir, **overrides):
-  config = rotating_digits.get_config("tiny")
-  config.data.data_dir = data_dir
-  config.update_from_flattened_dict(overrides)
-  return config
 
 
 def start_processes(data_dir, workdir, *flags, num_processes=2):

@@ -7,27 +7,15 @@ import jax
 import numpy as np
 import pytest
 
-from configs import rotating_digits
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import tiny_config
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   """One prepared tiny dataset shared by every test of this module."""
   return str(tmp_path_factory.mktemp("tfds"))
-
-
-def tiny_config(data_dir, **overrides):
-  config = rotating_digits.get_config("tiny")
-  config.data.data_dir = data_dir
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
-  return config
 
 
 def params_of(state):
