@@ -32,14 +32,15 @@ def data_dir(tmp_path_factory):
   return path
 
 
-def start_processes(data_dir, workdir, *flags, num_processes=2):
+def start_processes(data_dir, workdir, *flags, num_processes=2,
+                    config="configs/rotating_digits.py:tiny"):
   """Starts the run's processes, 8 / num_processes CPU devices each."""
   with socket.socket() as s:  # a free port for the coordinator
     s.bind(("localhost", 0))
     port = s.getsockname()[1]
   env = {**os.environ, "JAX_PLATFORMS": "cpu",
          "XLA_FLAGS": f"--xla_force_host_platform_device_count={8 // num_processes}"}
-  command = [sys.executable, "-m", "simper_jax.main", "--config=configs/rotating_digits.py:tiny",
+  command = [sys.executable, "-m", "simper_jax.main", f"--config={config}",
              f"--config.data.data_dir={data_dir}", f"--workdir={workdir}",
              f"--coordinator_address=localhost:{port}", f"--num_processes={num_processes}",
              *flags]
@@ -142,3 +143,23 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_the_rerun_matches(dat
   _, uninterrupted = checkpoint.load_encoder(str(tmp_path / "uninterrupted"))
   for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(uninterrupted)):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_two_processes_prepare_evaluate_and_fine_tune_like_one(tmp_path):
+  """The rPPG path: process 0 writes and prepares synthetic SCAMPS while process 1 waits;
+  heart-rate readouts and fine-tuning run on global batches; one results.json."""
+  from configs import scamps  # pylint: disable=g-import-not-at-top
+  data_dir = str(tmp_path / "tfds")
+  codes, outputs = finish(start_processes(data_dir, tmp_path / "two",
+                                          config="configs/scamps.py:tiny"))
+  assert codes == [0, 0], outputs
+  assert outputs[0].count("Synthetic labels:") == 1 and "Synthetic labels:" not in outputs[1]
+  config = scamps.get_config("tiny")
+  config.data.data_dir = data_dir
+  one = train.train_and_evaluate(config, str(tmp_path / "one"))
+  with open(tmp_path / "two" / "results.json") as f:
+    two = json.load(f)["test"]
+  assert set(two) == set(one) and "finetune_50%" in two
+  for readout, metrics in one.items():
+    np.testing.assert_allclose(two[readout]["mae"], metrics["mae"], rtol=1e-3, atol=1e-3,
+                               err_msg=readout)
