@@ -86,9 +86,7 @@ def main_flags(config_arg: str, workdir: str, point: dict, extra: Sequence[str])
 
 
 def parse_args(argv: Sequence[str]):
-  argv = list(argv)
-  extra = argv[argv.index("--") + 1:] if "--" in argv else []
-  own = argv[:argv.index("--")] if "--" in argv else argv
+  own, extra = tpu.split_at_double_dash(argv)
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--config", required=True, help="path.py[:variant] defining get_sweep.")
   parser.add_argument("--workdir", required=True, help="Parent of one workdir per point.")

@@ -120,10 +120,16 @@ def command_sequence(args, accelerator: Accelerator, main_args: Sequence[str],
   return commands
 
 
-def parse_args(argv: Sequence[str]):
+def split_at_double_dash(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+  """(this script's arguments, the arguments after `--` for simper_jax.main)."""
   argv = list(argv)
-  main_args = argv[argv.index("--") + 1:] if "--" in argv else []
-  own = argv[:argv.index("--")] if "--" in argv else argv
+  if "--" not in argv:
+    return argv, []
+  return argv[:argv.index("--")], argv[argv.index("--") + 1:]
+
+
+def parse_args(argv: Sequence[str]):
+  own, main_args = split_at_double_dash(argv)
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--name", required=True, help="TPU VM / pod slice name.")

@@ -59,24 +59,22 @@ def restore(manager: ocp.CheckpointManager, abstract_state: Any,
   The state is resharded onto whatever mesh `abstract_state` describes, and the run may
   resume with a different number of processes (a pod slice of another size): every process
   walks the same global batch order and keeps its own slice, so any process's saved iterator
-  state is every process's, and we read process 0's when this process count has none.
+  state (grain's process_<i>-of-<n>.json) is every process's. We read this process's file, or
+  process 0's when this process count saved none.
   """
   step = manager.latest_step()
   data_dir = os.path.join(str(manager.directory), str(step), "data")
-  own_file = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
-  if os.path.exists(os.path.join(data_dir, own_file)):
-    return manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state),
-        data=grain.checkpoint.CheckpointRestore(data_iterator))).state
-  saved = sorted(glob.glob(os.path.join(data_dir, "process_0-of-*.json")))
+  own = os.path.join(data_dir, f"process_{jax.process_index()}-of-{jax.process_count()}.json")
+  saved = [own] if os.path.exists(own) else sorted(
+      glob.glob(os.path.join(data_dir, "process_0-of-*.json")))
   if not saved:
     raise FileNotFoundError(f"The checkpoint {os.path.dirname(data_dir)} has no data-iterator "
                             f"state ({data_dir}/process_0-of-N.json); it is incomplete.")
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state)))
   with open(saved[0]) as f:
     data_iterator.set_state(json.load(f))
-  return restored.state
+  data_iterator.start_prefetch()  # reads the first batches while the state is restored
+  return manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract_state))).state
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:

@@ -229,4 +229,4 @@ def make_encoder_fn(module, variables, batch_sharding) -> Callable:
   def encode(video):
     return module.apply(variables, video.astype(jnp.float32) / 255.0, train=False)
 
-  return lambda video: sharding.to_host(encode(sharding.global_batch(video, batch_sharding)))
+  return sharding.on_host_batches(encode, batch_sharding)

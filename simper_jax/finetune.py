@@ -112,4 +112,4 @@ def make_predict_fn(module, variables, head, batch_sharding, spectrum_band=None)
   the mesh; every process passes the whole batch and gets the whole result."""
   fn = jax.jit(lambda video: predict(module, variables, head, video,
                                      spectrum_band=spectrum_band)[0])
-  return lambda video: sharding_lib.to_host(fn(sharding_lib.global_batch(video, batch_sharding)))
+  return sharding_lib.on_host_batches(fn, batch_sharding)

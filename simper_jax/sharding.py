@@ -91,6 +91,12 @@ def global_batch(host_batch: np.ndarray, sharding: NamedSharding) -> jax.Array:
   return jax.make_array_from_callback(host_batch.shape, sharding, lambda index: host_batch[index])
 
 
+def on_host_batches(jitted_fn, batch_sharding: NamedSharding):
+  """`jitted_fn` of a global batch → a function of a host batch that every process holds in
+  full, returning the whole result as numpy on every process (evaluation, prediction)."""
+  return lambda host_batch: to_host(jitted_fn(global_batch(host_batch, batch_sharding)))
+
+
 def to_host(array: jax.Array) -> np.ndarray:
   """The whole of a (possibly multi-process) global array, as numpy on every process."""
   if jax.process_count() == 1:
