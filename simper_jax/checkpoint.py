@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from simper_jax import errors
 from simper_jax import models
 
 ITEMS = ("state", "data", "encoder")
@@ -91,7 +92,7 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
   """Writes workdir/config.json, or checks that a run resuming in `workdir` uses its config.
 
   Raises:
-    ValueError naming every field that differs, when `workdir` was made by another config.
+    errors.ConfigError naming every field that differs, when `workdir` was made by another config.
   """
   path = os.path.join(workdir, "config.json")
   current = json.loads(config.to_json_best_effort())
@@ -105,7 +106,7 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
     if differing:
       details = "; ".join(f"{k}: saved {old.get(k, '<absent>')!r}, now {new.get(k, '<absent>')!r}"
                           for k in differing[:10])
-      raise ValueError(
+      raise errors.ConfigError(
           f"The workdir {workdir} holds a run of a different config ({details}). Resuming "
           f"would mix two experiments. Use a new --workdir, or the config saved in {path}.")
   elif jax.process_index() == 0:

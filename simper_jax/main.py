@@ -14,8 +14,8 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from simper_jax import errors
 from simper_jax import train
-from simper_jax.data import common
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (ml_collections).",
                                           lock_config=True)
@@ -75,8 +75,8 @@ def main(argv):
     # 128 + SIGTERM, as if the signal had ended the process: schedulers that requeue on a
     # non-zero exit do so, and the checkpoint is already safe.
     sys.exit(143)
-  except common.DataError as e:
-    # The user's data is missing or malformed: the message says what to fix; a traceback
+  except (errors.ConfigError, errors.DataError) as e:
+    # A config value or the user's data is wrong: the message says what to fix; a traceback
     # would only bury it.
     print(f"\nError: {e}", file=sys.stderr, flush=True)
     sys.exit(2)

@@ -17,6 +17,8 @@ from jax.experimental import mesh_utils
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from simper_jax import errors
+
 AXES = ("data", "fsdp")
 
 
@@ -24,14 +26,14 @@ def make_mesh(mesh_config: Sequence[Sequence], devices: Sequence[jax.Device]) ->
   """The mesh of `devices` described by `config.mesh`, e.g. (("data", -1), ("fsdp", 2)).
 
   Raises:
-    ValueError naming config.mesh when an axis is unknown or repeated, or the sizes do not
+    errors.ConfigError naming config.mesh when an axis is unknown or repeated, or the sizes do not
     multiply to the number of devices.
   """
   names = [str(name) for name, _ in mesh_config]
   sizes = [int(size) for _, size in mesh_config]
 
   def fail(expected):
-    raise ValueError(f"config.mesh={tuple(map(tuple, mesh_config))!r}: {expected}")
+    raise errors.ConfigError(f"config.mesh={tuple(map(tuple, mesh_config))!r}: {expected}")
 
   if not names or len(set(names)) != len(names) or set(names) - set(AXES):
     fail(f"expected distinct axes among {AXES}, e.g. (('data', -1),) or "

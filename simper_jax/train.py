@@ -23,6 +23,7 @@ from jax.experimental import multihost_utils
 from tensorboardX import SummaryWriter
 
 from simper_jax import checkpoint
+from simper_jax import errors
 from simper_jax import evaluate
 from simper_jax import finetune
 from simper_jax import models
@@ -83,9 +84,9 @@ class TrainState:
 # Config checks: every mistake we can see before compiling anything.
 # ---------------------------------------------------------------------------------------------
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
-  """Raises ValueError naming the field, its value and what is expected."""
+  """Raises errors.ConfigError naming the field, its value and what is expected."""
   def fail(field, expected):
-    raise ValueError(f"config.{field}={_get(config, field)!r}: {expected}")
+    raise errors.ConfigError(f"config.{field}={_get(config, field)!r}: {expected}")
 
   s = config.simper
   if config.method != "simper":

@@ -127,3 +127,18 @@ def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir
   _, resumed = checkpoint.load_encoder(str(tmp_path / "stopped"))
   for a, b in zip(jax.tree.leaves(resumed["params"]), jax.tree.leaves(params_of(state))):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_bad_config_value_is_a_message_not_a_traceback(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  repo = os.path.dirname(os.path.dirname(__file__))
+  result = subprocess.run(
+      [sys.executable, "-m", "simper_jax.main", "--config=configs/rotating_digits.py:tiny",
+       "--config.mesh=(('data', 3),)", f"--workdir={tmp_path / 'run'}"],
+      cwd=repo, capture_output=True, text=True, timeout=300,
+      env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
+  assert result.returncode == 2
+  assert ("Error: config.mesh=(('data', 3),): the axis sizes multiply to 3, which does not "
+          "divide the 8 devices.") in result.stderr
+  assert "Traceback" not in result.stderr

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from jax.experimental import multihost_utils
 
+from simper_jax import errors
 from simper_jax.data import synthetic_rppg
 
 DATASETS = {"rotating_digits": ("simper_jax.data.rotating_digits", "RotatingDigits"),
@@ -33,7 +34,7 @@ def get_builder(data_config) -> tfds.core.DatasetBuilder:
   the dataset's real format are generated into a temporary directory and read from there.
   """
   if data_config.name not in DATASETS:
-    raise ValueError(f"Unknown dataset config.data.name={data_config.name!r}; expected one of "
+    raise errors.ConfigError(f"Unknown dataset config.data.name={data_config.name!r}; expected one of "
                      f"{sorted(DATASETS)}.")
   module_name, class_name = DATASETS[data_config.name]
   module = importlib.import_module(module_name)
@@ -95,11 +96,11 @@ def train_iterator(source, *, global_batch_size: int, seed: int, label_key: str,
   """
   num_processes = jax.process_count()
   if global_batch_size % num_processes:
-    raise ValueError(f"batch_size={global_batch_size} is not divisible by the number of "
-                     f"processes ({num_processes}).")
+    raise errors.ConfigError(f"config.batch_size={global_batch_size} is not divisible by the "
+                             f"number of processes ({num_processes}).")
   if len(source) < global_batch_size:
-    raise ValueError(f"The training split has {len(source)} examples, fewer than one batch "
-                     f"(batch_size={global_batch_size}).")
+    raise errors.ConfigError(f"The training split has {len(source)} examples, fewer than one "
+                             f"batch (config.batch_size={global_batch_size}).")
   # Global batch k is examples [kG, (k+1)G) of the shuffled, repeated stream; process p's
   # share is its p-th block of G/P examples, i.e. block kP + p of the stream cut into blocks
   # of G/P. A strided slice of those blocks reads only this process's examples, and the
