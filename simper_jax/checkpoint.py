@@ -25,9 +25,11 @@ from simper_jax import models
 ITEMS = ("state", "data", "encoder")
 # Config fields that may change when a run resumes: they do not change what the saved state
 # means. Anything else differing from the saved config.json is an error.
+# The mesh and micro-batching say how a step is computed, not what the state is: a run may
+# resume on a slice of another size or shape.
 RESUMABLE_FIELDS = ("num_epochs", "num_steps", "log_every", "checkpoint_every",
                     "keep_checkpoints", "eval", "data.read_threads", "data.data_dir",
-                    "data.manual_dir", "data.builder.num_workers")
+                    "data.manual_dir", "data.builder.num_workers", "mesh", "grad_accum_steps")
 
 
 def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:

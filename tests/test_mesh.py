@@ -107,3 +107,16 @@ def test_bfloat16_compute_keeps_float32_params_and_learns(data_dir, tmp_path):
   assert {x.dtype for x in jax.tree.leaves(state.params)} == {jnp.dtype("float32")}
   # bf16 has an 8-bit mantissa: the loss agrees with float32 to about 1 %.
   np.testing.assert_allclose([l for _, l in history], [l for _, l in f32_history], rtol=2e-2)
+
+
+def test_a_run_resumes_on_another_mesh(data_dir, tmp_path):
+  workdir = str(tmp_path / "run")
+  _, straight, _ = train.train(tiny_config(data_dir, num_steps=4), str(tmp_path / "straight"))
+  train.train(tiny_config(data_dir, num_steps=2), workdir)  # ('data', 8)
+  state, resumed, _ = train.train(
+      tiny_config(data_dir, num_steps=4, mesh=(("data", 4), ("fsdp", 2))), workdir)
+  assert [s for s, _ in resumed] == [3, 4]
+  np.testing.assert_allclose([l for _, l in resumed], [l for _, l in straight[2:]], rtol=1e-5)
+  # Saved replicated, restored split over 'fsdp'.
+  assert state.params["Conv_0"]["kernel"].sharding.spec == jax.sharding.PartitionSpec(
+      None, None, None, None, "fsdp")
