@@ -34,42 +34,40 @@ def get_builder(data_config) -> tfds.core.DatasetBuilder:
   the dataset's real format are generated into a temporary directory and read from there.
   """
   if data_config.name not in DATASETS:
-    raise errors.ConfigError(f"Unknown dataset config.data.name={data_config.name!r}; expected one of "
-                     f"{sorted(DATASETS)}.")
+    raise errors.ConfigError(f"Unknown dataset config.data.name={data_config.name!r}; "
+                             f"expected one of {sorted(DATASETS)}.")
   module_name, class_name = DATASETS[data_config.name]
   module = importlib.import_module(module_name)
   builder_fields = data_config.builder.to_dict()
   synthetic = data_config.get("synthetic")
-  if synthetic is not None:
+  spec = None if synthetic is None else synthetic_rppg.SyntheticSpec(**synthetic.to_dict())
+  if spec is not None:
     # Synthetic sets are named by their settings, so they never share a directory with the
     # user's real data (or with each other).
-    spec = synthetic_rppg.SyntheticSpec(**synthetic.to_dict())
     builder_fields["source"] = synthetic_rppg.source_name(spec)
   data_dir = os.path.expanduser(data_config.data_dir or "~/tensorflow_datasets")
-  make_builder = lambda: getattr(module, class_name)(
-      config=module.make_config(**builder_fields), data_dir=data_dir, file_format="array_record")
   # Process 0 prepares first while the others wait, so hosts sharing data_dir (a bucket, NFS)
   # never write the same files at once. The others then build their builder, which reads the
   # split sizes from the prepared files; a host with its own local data_dir finds it empty
   # and prepares its own copy (the same deterministic files).
-  if jax.process_index() == 0:
-    builder = make_builder()
-    _prepare(builder, data_config, data_dir, synthetic)
-  if jax.process_count() > 1:
-    multihost_utils.sync_global_devices(f"prepared {data_config.name} in {data_dir}")
-    if jax.process_index() != 0:
-      builder = make_builder()
-      _prepare(builder, data_config, data_dir, synthetic)
+  barrier = lambda: multihost_utils.sync_global_devices(f"prepared {data_config.name}")
+  if jax.process_index() > 0:
+    barrier()
+  builder = getattr(module, class_name)(config=module.make_config(**builder_fields),
+                                        data_dir=data_dir, file_format="array_record")
+  _prepare(builder, data_config, data_dir, spec)
+  if jax.process_index() == 0 and jax.process_count() > 1:
+    barrier()
   return builder
 
 
-def _prepare(builder, data_config, data_dir: str, synthetic) -> None:
-  """Writes the builder's files unless they exist already."""
+def _prepare(builder, data_config, data_dir: str, synthetic_spec) -> None:
+  """Writes the builder's files unless they exist already (generated ones when
+  `synthetic_spec` is a SyntheticSpec, else from manual_dir)."""
   if builder.is_prepared():
     return
-  if synthetic is not None:
-    synthetic_rppg.prepare(builder, data_config.name,
-                           synthetic_rppg.SyntheticSpec(**synthetic.to_dict()))
+  if synthetic_spec is not None:
+    synthetic_rppg.prepare(builder, data_config.name, synthetic_spec)
     return
   manual_dir = os.path.expanduser(data_config.manual_dir or os.path.join(
       data_dir, "downloads", "manual", data_config.name))
@@ -91,7 +89,8 @@ def train_iterator(source, *, global_batch_size: int, seed: int, label_key: str,
   """An endless, checkpointable iterator of this process's share of each global batch.
 
   Each epoch is shuffled differently (deterministically from `seed`); batches run on across
-  epoch boundaries, so no example is dropped. Yields {'video': uint8 [b, T, H, W, C], 'label': f32 [b]}
+  epoch boundaries, so no example is dropped. Yields {'video': uint8 [b, T, H, W, C],
+  'label': f32 [b]}
   with b = global_batch_size / process_count. Its state goes into every checkpoint.
   """
   num_processes = jax.process_count()
