@@ -13,6 +13,7 @@ import json
 import os
 from typing import Any, Optional
 
+from etils import epath
 import grain
 import jax
 import ml_collections
@@ -43,7 +44,10 @@ def encoder_spec(config: ml_collections.ConfigDict) -> dict:
   """What `load_encoder` needs to rebuild the module: registry name and kwargs."""
   kwargs = {k: (list(v) if isinstance(v, tuple) else v)
             for k, v in models.model_kwargs(config.model.to_dict()).items()}
-  return {"model": config.model.name, "kwargs": kwargs, "fps": config.data.fps}
+  # The FFT readout's settings travel with the encoder, so downstream code reads frequencies
+  # the way the evaluation did (`readout_settings`).
+  return {"model": config.model.name, "kwargs": kwargs, "fps": config.data.fps,
+          "band": list(config.eval.band), "fft_harmonic": config.eval.fft_harmonic}
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any,
@@ -90,12 +94,26 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
   return flat
 
 
-def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+def latest_step(workdir: str) -> Optional[int]:
+  """The newest checkpoint's step in `workdir`, or None; reads the folder, creates nothing."""
+  folder = os.path.join(workdir, "checkpoints")
+  steps = [int(d) for d in os.listdir(folder) if d.isdigit()] if os.path.isdir(folder) else []
+  return max(steps) if steps else None
+
+
+def check_workdir_config(workdir: str, config: ml_collections.ConfigDict, *,
+                         evaluating: bool = False) -> None:
   """Writes workdir/config.json, or checks that a run resuming in `workdir` uses its config.
 
+  With `evaluating`, only checks (--mode=eval writes no config.json).
+
   Raises:
-    errors.ConfigError naming every field that differs, when `workdir` was made by another config.
+    errors.ConfigError naming every field that differs, when `workdir` was made by another
+    config; or when `workdir` is a file.
   """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise errors.ConfigError(f"--workdir={workdir} is a file; expected a directory (it is "
+                             f"created if it does not exist).")
   path = os.path.join(workdir, "config.json")
   current = json.loads(config.to_json_best_effort())
   if os.path.exists(path):
@@ -108,10 +126,13 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
     if differing:
       details = "; ".join(f"{k}: saved {old.get(k, '<absent>')!r}, now {new.get(k, '<absent>')!r}"
                           for k in differing[:10])
+      consequence = ("Evaluating it with this config would file results of one setting "
+                     "under another. Evaluate it with" if evaluating else
+                     "Resuming would mix two experiments. Use a new --workdir, or")
       raise errors.ConfigError(
-          f"The workdir {workdir} holds a run of a different config ({details}). Resuming "
-          f"would mix two experiments. Use a new --workdir, or the config saved in {path}.")
-  elif jax.process_index() == 0:
+          f"The workdir {workdir} holds a run of a different config ({details}). "
+          f"{consequence} the config saved in {path}.")
+  elif jax.process_index() == 0 and not evaluating:
     # Written whole, then renamed: another process of this run may be reading it right now.
     os.makedirs(workdir, exist_ok=True)
     with open(path + ".tmp", "w") as f:
@@ -130,34 +151,60 @@ def load_encoder(path: str, step: Optional[int] = None):
     (module, variables): `module.apply(variables, video)` maps video [N, L, H, W, C] in
     [0, 1] to feature signals [N, L]. Arrays are restored to host numpy, ready for any device.
   """
+  step_dir = _step_dir(path, step)
+  spec = _encoder_spec(step_dir)
+  module = models.get(spec["model"])(**{k: tuple(v) if isinstance(v, list) else v
+                                         for k, v in spec["kwargs"].items()})
+  # Restore only what the encoder needs, as host numpy: independent of the mesh or the
+  # number of hosts that wrote the checkpoint, and skipping the optimizer state. The item's
+  # handler is called directly: a Checkpointer would look for a step-level metadata file
+  # inside the item's folder and warn on every load that it is not there.
+  state_dir = os.path.join(step_dir, "state")
+  handler = ocp.PyTreeCheckpointHandler()
+  tree = handler.metadata(epath.Path(state_dir)).tree
+  wanted = {k: tree[k] for k in ("params", "batch_stats") if k in tree}
+  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
+  state = handler.restore(
+      epath.Path(state_dir),
+      args=ocp.args.PyTreeRestore(item=wanted, restore_args=restore_args, partial_restore=True))
+  variables = {k: state[k] for k in ("params", "batch_stats") if k in state and state[k]}
+  return module, variables
+
+
+def readout_settings(path: str, step: Optional[int] = None) -> dict:
+  """How the run's FFT readout reads a target frequency off a feature signal.
+
+  Args:
+    path, step: as for `load_encoder`.
+
+  Returns:
+    {'fps': frames per second, 'band': (low, high) target band in Hz, 'harmonic': the multiple
+    of the target frequency at which the feature signal oscillates}: the keyword arguments of
+    `simper_jax.evaluate.fft_frequency`.
+  """
+  spec = _encoder_spec(_step_dir(path, step))
+  if "band" not in spec:
+    raise ValueError(f"The checkpoint under {path} predates stored readout settings; read "
+                     f"eval.band and eval.fft_harmonic from its workdir's config.json.")
+  return {"fps": spec["fps"], "band": tuple(spec["band"]), "harmonic": spec["fft_harmonic"]}
+
+
+def _step_dir(path: str, step: Optional[int]) -> str:
+  """One checkpoint's folder from a workdir, its checkpoints/ folder or a step folder."""
   path = os.path.abspath(os.path.expanduser(path))
   if os.path.isdir(os.path.join(path, "checkpoints")):
     path = os.path.join(path, "checkpoints")
   if os.path.isfile(os.path.join(path, "encoder", "metadata")) or os.path.isdir(
       os.path.join(path, "state")):
-    step_dir = path
-  else:
-    steps = sorted(int(d) for d in os.listdir(path) if d.isdigit()) if os.path.isdir(path) else []
-    if not steps:
-      raise FileNotFoundError(f"No checkpoint under {path}: expected a workdir, its "
-                              f"checkpoints/ folder or a checkpoints/<step>/ folder.")
-    if step is not None and step not in steps:
-      raise FileNotFoundError(f"No checkpoint for step {step} under {path}; found {steps}.")
-    step_dir = os.path.join(path, str(step if step is not None else steps[-1]))
+    return path
+  steps = sorted(int(d) for d in os.listdir(path) if d.isdigit()) if os.path.isdir(path) else []
+  if not steps:
+    raise FileNotFoundError(f"No checkpoint under {path}: expected a workdir, its "
+                            f"checkpoints/ folder or a checkpoints/<step>/ folder.")
+  if step is not None and step not in steps:
+    raise FileNotFoundError(f"No checkpoint for step {step} under {path}; found {steps}.")
+  return os.path.join(path, str(step if step is not None else steps[-1]))
 
-  checkpointer = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
-  spec = checkpointer.restore(step_dir, args=ocp.args.Composite(
-      encoder=ocp.args.JsonRestore())).encoder
-  module = models.get(spec["model"])(**{k: tuple(v) if isinstance(v, list) else v
-                                         for k, v in spec["kwargs"].items()})
-  # Restore only what the encoder needs, as host numpy: independent of the mesh or the
-  # number of hosts that wrote the checkpoint, and skipping the optimizer state.
-  state_dir = os.path.join(step_dir, "state")
-  tree = ocp.PyTreeCheckpointer().metadata(state_dir).item_metadata.tree
-  wanted = {k: tree[k] for k in ("params", "batch_stats") if k in tree}
-  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
-  state = ocp.PyTreeCheckpointer().restore(
-      state_dir,
-      args=ocp.args.PyTreeRestore(item=wanted, restore_args=restore_args, partial_restore=True))
-  variables = {k: state[k] for k in ("params", "batch_stats") if k in state and state[k]}
-  return module, variables
+
+def _encoder_spec(step_dir: str) -> dict:
+  return ocp.JsonCheckpointHandler().restore(epath.Path(step_dir) / "encoder")

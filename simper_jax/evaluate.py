@@ -129,13 +129,18 @@ def select_l2(inputs: np.ndarray, targets: np.ndarray, folds: int = 5, seed: int
 
 
 def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
-  """MAE, MAPE (%), RMSE and Pearson r of predictions against targets."""
+  """MAE, MAPE (%), RMSE and Pearson r of predictions against targets.
+
+  r is None (JSON null, "—" in tables) when either side is constant, as the train-mean
+  baseline always is: a correlation is undefined there, and 0 would read as a measurement.
+  """
   err = pred - target
   # ptp, not std: a float32 constant can have a tiny non-zero std, and corrcoef then gives nan.
-  r = np.corrcoef(pred, target)[0, 1] if np.ptp(pred) > 0 and np.ptp(target) > 0 else 0.0
+  r = (float(np.corrcoef(pred, target)[0, 1]) if np.ptp(pred) > 0 and np.ptp(target) > 0
+       else None)
   return {"n": int(len(err)), "mae": float(np.mean(np.abs(err))),
           "mape": float(100 * np.mean(np.abs(err) / np.maximum(np.abs(target), 1e-8))),
-          "rmse": float(np.sqrt(np.mean(err**2))), "pearson_r": float(r)}
+          "rmse": float(np.sqrt(np.mean(err**2))), "pearson_r": r}
 
 
 def compute_features(encode: Callable, batches) -> dict:
@@ -209,16 +214,33 @@ def format_table(results: dict, unit: str = "") -> str:
   """A plain-text table, one row per readout."""
   lines = [f"{'readout':<16}{'n':>6}{'MAE' + unit:>12}{'MAPE %':>10}{'RMSE':>10}{'r':>8}"]
   for name, m in results.items():
+    r = "—" if m["pearson_r"] is None else f"{m['pearson_r']:.3f}"
     lines.append(f"{name:<16}{m['n']:>6}{m['mae']:>12.4f}{m['mape']:>10.2f}{m['rmse']:>10.4f}"
-                 f"{m['pearson_r']:>8.3f}")
+                 f"{r:>8}")
   return "\n".join(lines)
 
 
-def write_results(workdir: str, payload: dict) -> str:
+def write_results(workdir: str, payload: dict) -> tuple[str, str | None]:
+  """Writes workdir/results.json; an existing one is first kept as results.previous.json.
+
+  Returns:
+    (path written, a sentence about the file it replaced, or None).
+  """
   path = os.path.join(workdir, "results.json")
-  with open(path, "w") as f:
+  replaced = None
+  if os.path.exists(path):
+    with open(path) as f:
+      try:
+        old_step = json.load(f).get("step")
+      except ValueError:
+        old_step = "?"
+    os.replace(path, os.path.join(workdir, "results.previous.json"))
+    replaced = (f"It replaces the results of step {old_step}, kept as "
+                f"{os.path.join(workdir, 'results.previous.json')}.")
+  with open(path + ".tmp", "w") as f:
     json.dump(payload, f, indent=2)
-  return path
+  os.replace(path + ".tmp", path)
+  return path, replaced
 
 
 def make_encoder_fn(module, variables, batch_sharding) -> Callable:

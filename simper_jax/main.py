@@ -3,9 +3,16 @@
 Several processes (one per host of a TPU pod slice or GPU cluster) run the same command and
 join through `jax.distributed`: add --multihost where JAX finds the cluster by itself (Cloud
 TPU, Slurm, Open MPI), or give --coordinator_address, --num_processes and --process_id.
+
+Every mistake a user can make on the command line or in the data ends the run with one line
+on stderr ("Error: ...", naming the flag, field or file) and exit status 2, before anything is
+prepared or compiled; SIGTERM and the first Ctrl-C save a checkpoint at the next step and
+exit 143 / 130.
 """
 
+import glob
 import os
+import signal
 import sys
 
 from absl import app
@@ -32,7 +39,85 @@ _COORDINATOR = flags.DEFINE_string(
     "(e.g. several GPU hosts); needs --num_processes and --process_id.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 first.")
-flags.mark_flags_as_required(["config"])
+
+
+def fail(message: str):
+  """The user's mistake: one line on stderr, exit status 2, no traceback."""
+  print(f"Error: {message}", file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command-line mistakes. ml_collections reports them as tracebacks (a misspelt field is a
+# KeyError inside an AttributeError; a config file that does not exist only fails when the
+# config is first read, after the run has started); we find the cause and say it in one line.
+# ---------------------------------------------------------------------------------------------
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with every mistake turned into `fail(one line)`."""
+  try:
+    remaining = flags.FLAGS(argv)
+  except Exception as error:  # pylint: disable=broad-except  (any parse error is the user's)
+    fail(describe_flag_error(error, argv))
+  if _CONFIG.value is None:
+    fail("--config is required, e.g. --config=configs/rotating_digits.py:quick.")
+  try:
+    _CONFIG.value.get("seed")  # a config file that could not be loaded raises only when read
+  except Exception as error:  # pylint: disable=broad-except
+    fail(describe_flag_error(error, argv))
+  return remaining
+
+
+def describe_flag_error(error: BaseException, argv: list[str]) -> str:
+  spec = _flag_value(argv, "config")
+  if spec is not None:
+    path = spec.partition(":")[0]
+    if not os.path.isfile(path):
+      shipped = sorted(glob.glob(os.path.join("configs", "*.py")))
+      shipped = [p for p in shipped if not os.path.basename(p).startswith(("_", "common"))]
+      return (f"--config={spec}: the file {path} does not exist"
+              + (f"; the configs here are {', '.join(shipped)}." if shipped else "."))
+  cause = _root_cause(error)
+  if isinstance(cause, KeyError):
+    # A field that is not in the config: ml_collections' message is "'name'\nDid you mean ...".
+    text = cause.args[0] if cause.args else ""
+    lines = [line for line in str(text).splitlines() if line.strip()]
+    field = lines[0].strip("'\"") if lines else "?"
+    override = next((a.split("=")[0] for a in argv if a.startswith("--config.")
+                     and field in a.split("=")[0].split(".")), f"--config.{field}")
+    hint = " " + " ".join(lines[1:]) if len(lines) > 1 else ""
+    return f"{override}: the config has no field {field!r}.{hint}"
+  text = str(cause)
+  if "Error whilst parsing config file" in text:
+    # get_config raised (an unknown variant, ...): its traceback is flattened into the text;
+    # the last line is the exception and its message.
+    last = [line for line in text.splitlines() if line.strip()][-1].strip()
+    return f"--config={spec}: {last.partition(': ')[2] or last}"
+  return " ".join(text.split())
+
+
+def _root_cause(error: BaseException) -> BaseException:
+  """The innermost exception of a chain of wrappers (args, __cause__, __context__)."""
+  seen = set()
+  while id(error) not in seen:
+    seen.add(id(error))
+    if error.args and isinstance(error.args[0], BaseException):
+      error = error.args[0]
+    elif error.__cause__ is not None:
+      error = error.__cause__
+    elif isinstance(error, (AttributeError, OSError)) and error.__context__ is not None:
+      error = error.__context__
+    else:
+      break
+  return error
+
+
+def _flag_value(argv: list[str], name: str) -> str | None:
+  for i, arg in enumerate(argv):
+    if arg.startswith(f"--{name}="):
+      return arg.split("=", 1)[1]
+    if arg == f"--{name}" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
 
 
 def initialize_distributed() -> None:
@@ -40,11 +125,11 @@ def initialize_distributed() -> None:
   explicit = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   if any(v is not None for v in explicit):
     if any(v is None for v in explicit):
-      raise app.UsageError("--coordinator_address, --num_processes and --process_id go "
-                           "together; give all three (or --multihost on a cluster JAX detects).")
+      fail("--coordinator_address, --num_processes and --process_id go together; give all "
+           "three (or --multihost on a cluster JAX detects).")
     if not 0 <= _PROCESS_ID.value < _NUM_PROCESSES.value:
-      raise app.UsageError(f"--process_id={_PROCESS_ID.value} must be in "
-                           f"[0, --num_processes={_NUM_PROCESSES.value}).")
+      fail(f"--process_id={_PROCESS_ID.value} must be in [0, --num_processes="
+           f"{_NUM_PROCESSES.value}).")
     jax.distributed.initialize(*explicit)
   elif _MULTIHOST.value:
     jax.distributed.initialize()
@@ -59,7 +144,7 @@ def default_workdir() -> str:
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    fail(f"unexpected arguments {argv[1:]}; flags are --name=value.")
   if not flags.FLAGS["verbosity"].present:
     # Orbax and TFDS log every file operation at INFO; keep the console to our progress lines.
     logging.set_verbosity(logging.WARNING)
@@ -67,20 +152,31 @@ def main(argv):
   initialize_distributed()
   try:
     if _MODE.value == "train":
-      train.log(f"Workdir: {workdir}")
       train.train_and_evaluate(_CONFIG.value, workdir)
     else:
       train.evaluate_checkpoint(_CONFIG.value, workdir)
-  except train.Preempted:
-    # 128 + SIGTERM, as if the signal had ended the process: schedulers that requeue on a
-    # non-zero exit do so, and the checkpoint is already safe.
-    sys.exit(143)
+  except train.Preempted as stopped:
+    # 128 + the signal, as if it had ended the process (143 SIGTERM, 130 Ctrl-C): schedulers
+    # that requeue on a non-zero exit do so, and the checkpoint is already safe.
+    sys.exit(128 + stopped.signum)
+  except KeyboardInterrupt:
+    # A second Ctrl-C during training, or one outside the training loop (data preparation,
+    # compilation, evaluation): stop now. Preparation writes into a temporary folder and
+    # checkpoints are written whole, so nothing half-done is left to be mistaken for done.
+    # A checkpoint save still in flight is abandoned: its background threads would log
+    # tracebacks as the interpreter shuts them down.
+    logging.set_verbosity(logging.FATAL)
+    print("\nStopped by Ctrl-C; nothing since the last checkpoint was saved. Run the same "
+          "command again to resume from it.", file=sys.stderr, flush=True)
+    # os._exit, not sys.exit: interpreter shutdown with JAX's and grain's threads caught
+    # mid-work has crashed (a segfault at exit after Ctrl-C during compilation).
+    sys.stdout.flush()
+    os._exit(128 + signal.SIGINT)
   except (errors.ConfigError, errors.DataError) as e:
     # A config value or the user's data is wrong: the message says what to fix; a traceback
     # would only bury it.
-    print(f"\nError: {e}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    fail(str(e))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -43,33 +43,70 @@ DEFAULT_MESH = (("data", -1),)
 
 
 class Preempted(Exception):
-  """SIGTERM arrived and a checkpoint of the step reached was saved; rerun to resume."""
+  """SIGTERM or Ctrl-C arrived and a checkpoint of the step reached was saved; rerun to resume."""
+
+  def __init__(self, signum: int, step: int):
+    super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}")
+    self.signum = signum
+
+
+SIGNAL_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C"}
 
 
 @contextlib.contextmanager
 def preemption_notice():
-  """Yields `should_stop(step) -> bool`, which turns True once SIGTERM has arrived.
+  """Yields `stop_signal(step) -> signal number or None`: which stop request has arrived.
 
-  Cloud TPUs and batch schedulers send SIGTERM before they take a machine away; the loop asks
-  at each step boundary, so the checkpoint it then writes is a consistent one.
-  - One process: our own SIGTERM handler sets a flag. Signal handlers can only be set from
-    the main thread; elsewhere SIGTERM keeps its default.
+  Cloud TPUs and batch schedulers send SIGTERM before they take a machine away, and a user
+  presses Ctrl-C (SIGINT); the loop asks at each step boundary, so the checkpoint it then
+  writes is a consistent one.
+  - One process: our handlers note the signal. The first Ctrl-C is a request like SIGTERM; it
+    puts Python's own handler back, so a second Ctrl-C interrupts at once (KeyboardInterrupt).
+    Signal handlers can only be set from the main thread; elsewhere both keep their defaults.
   - Several processes (`jax.distributed`): SIGTERM may reach one host only, and every host
     must save the same step, so we ask JAX's preemption sync point, which the distributed
     runtime's own SIGTERM handler drives: it answers True on every host at the same step.
+    Ctrl-C keeps its default there (it stops the process at once): hosts cannot agree on a
+    step without a collective at every step.
   """
   if jax.process_count() > 1:
-    yield multihost_utils.reached_preemption_sync_point
+    yield lambda step: signal.SIGTERM if multihost_utils.reached_preemption_sync_point(step) \
+        else None
+    return
+  if threading.current_thread() is not threading.main_thread():
+    yield lambda step: None
     return
   received = []
-  if threading.current_thread() is not threading.main_thread():
-    yield lambda step: False
-    return
-  previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+
+  def on_sigterm(signum, frame):
+    received.append(signum)
+
+  def on_first_ctrl_c(signum, frame):
+    received.append(signum)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    print("\nCtrl-C: saving a checkpoint at the end of this step, then stopping (Ctrl-C again "
+          "before the save starts stops at once, losing the steps since the last checkpoint).",
+          flush=True)
+
+  previous = {signum: signal.signal(signum, handler) for signum, handler in
+              ((signal.SIGTERM, on_sigterm), (signal.SIGINT, on_first_ctrl_c))}
   try:
-    yield lambda step: bool(received)
+    yield lambda step: received[0] if received else None
   finally:
-    signal.signal(signal.SIGTERM, previous)
+    for signum, handler in previous.items():
+      signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _ignoring_ctrl_c():
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
 
 
 @flax.struct.dataclass
@@ -93,9 +130,17 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("method", "expected 'simper' (the baselines are not implemented yet).")
   if s.num_speeds < 2:
     fail("simper.num_speeds", "SimPer contrasts M >= 2 speeds.")
+  # (low, high) pairs: a wrong length or a string would otherwise surface as an unpacking
+  # error deep inside the step.
+  for field, lowest, highest in (("simper.speed_range", 0, None), ("eval.band", 0, None),
+                                 ("augment.crop_area", 0, 1), ("augment.crop_aspect", 0, None),
+                                 ("augment.brightness", 0, None), ("augment.blur_sigma", 0, None)):
+    if not _is_range(_get(config, field), lowest, highest):
+      fail(field, f"expected (low, high), two numbers with {lowest} < low <= high"
+                  + (f" <= {highest}." if highest is not None else "."))
   lo, hi = s.speed_range
-  if not 0 < lo < hi:
-    fail("simper.speed_range", "expected (low, high) with 0 < low < high.")
+  if not lo < hi:
+    fail("simper.speed_range", "expected (low, high) with 0 < low < high: speeds must differ.")
   if not 1 <= s.window <= config.data.builder.num_frames:
     fail("simper.window", f"expected 1 <= window <= the clip length "
                           f"data.builder.num_frames={config.data.builder.num_frames}.")
@@ -141,6 +186,14 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
       if _get(config, field) % config.model.frame_depth:
         fail(field, f"TS-CAN shifts frames in blocks of model.frame_depth="
                     f"{config.model.frame_depth}; expected a multiple of it.")
+
+
+def _is_range(value, lowest: float, highest: float | None) -> bool:
+  if not isinstance(value, (tuple, list)) or len(value) != 2:
+    return False
+  if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+    return False
+  return lowest < value[0] <= value[1] and (highest is None or value[1] <= highest)
 
 
 def _get(config, dotted: str):
@@ -263,12 +316,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   # --- Mesh and data ---------------------------------------------------------------------------
   devices = list(devices or jax.devices())
   check_config(config, len(devices))
-  checkpoint.check_workdir_config(workdir, config)
   mesh = sharding.make_mesh(config.get("mesh", DEFAULT_MESH), devices)
+  checkpoint.check_workdir_config(workdir, config)
   replicated = sharding.replicated(mesh)
   batch_sharding = sharding.batch_sharding(mesh)
 
-  builder = pipeline.get_builder(config.data)
+  builder = pipeline.get_builder(config.data, log=log)
+  log(f"Workdir: {workdir}")
   sources = builder.as_data_source()
   train_source = sources["train"]
   data_iterator = pipeline.train_iterator(
@@ -305,28 +359,45 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
 
   # --- Restore or init -------------------------------------------------------------------------
   manager = checkpoint.make_manager(workdir, config)
+  started = time.time()
   if manager.latest_step() is not None:
     state = checkpoint.restore(manager, abstract_state, data_iterator)
-    log(f"Resumed from {workdir} at step {int(state.step)}.")
+    log(f"Resumed from {workdir} at step {int(state.step)} ({time.time() - started:.1f} s).")
+    if jax.process_index() == 0:
+      _truncate_metrics(workdir, int(state.step))
   else:
     state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
     num_params = sum(x.size for x in jax.tree.leaves(state.params))
-    log(f"Initialized {config.model.name} with {num_params:,} parameters.")
+    log(f"Initialized {config.model.name} with {num_params:,} parameters "
+        f"({time.time() - started:.1f} s).")
+
+  # Compiled ahead of the loop, so the wait has its own line (minutes for the paper's
+  # config on a CPU) and the step rates below measure steps only.
+  if int(state.step) < total_steps:
+    log("Compiling the train step ...")
+    started = time.time()
+    abstract_batch = {
+        "video": jax.ShapeDtypeStruct((config.batch_size,) + builder.info.features["video"].shape,
+                                      np.uint8, sharding=batch_sharding),
+        "label": jax.ShapeDtypeStruct((config.batch_size,), np.float32, sharding=batch_sharding)}
+    step_fn = step_fn.lower(abstract_state, abstract_batch).compile()
+    log(f"Compiled the train step in {time.time() - started:.1f} s.")
 
   # --- The loop --------------------------------------------------------------------------------
   writer = SummaryWriter(f"{workdir}/tensorboard") if jax.process_index() == 0 else None
   step = int(state.step)
-  with preemption_notice() as should_stop:
+  with preemption_notice() as stop_requested:
     state, history = _loop(config, workdir, state, step, total_steps, step_fn, data_iterator,
-                           batch_sharding, manager, writer, should_stop)
+                           batch_sharding, manager, writer, stop_requested)
   manager.wait_until_finished()
   context = {"model": model, "sources": sources, "sharding": batch_sharding, "writer": writer}
   return state, history, context
 
 
 def _loop(config, workdir, state, step, total_steps, step_fn, data_iterator, batch_sharding,
-          manager, writer, should_stop):
-  """Steps until `total_steps`, logging and checkpointing; raises Preempted on SIGTERM."""
+          manager, writer, stop_requested):
+  """Steps until `total_steps`, logging and checkpointing; raises Preempted on SIGTERM or
+  the first Ctrl-C, after saving the step reached."""
   history, pending, window_start, window_step = [], [], time.time(), step
   while step < total_steps:
     host_batch = next(data_iterator)
@@ -364,15 +435,34 @@ def _loop(config, workdir, state, step, total_steps, step_fn, data_iterator, bat
     saved = step % config.checkpoint_every == 0 or step == total_steps
     if saved:
       checkpoint.save(manager, step, state, data_iterator, config)
-    if should_stop(step) and step < total_steps:
-      if not saved:
-        checkpoint.save(manager, step, state, data_iterator, config)
-      manager.wait_until_finished()
-      log(f"SIGTERM received: saved a checkpoint at step {step}/{total_steps}"
-          f"{' on every process' if jax.process_count() > 1 else ''}; run the same command "
-          f"again to resume from it.")
-      raise Preempted(f"stopped by SIGTERM at step {step}")
+    stop_signal = stop_requested(step)
+    if stop_signal and step < total_steps:
+      # The save that was asked for is finished even if Ctrl-C comes again meanwhile (it
+      # takes seconds): interrupted, it would leave only a temporary folder behind.
+      with _ignoring_ctrl_c():
+        if not saved:
+          checkpoint.save(manager, step, state, data_iterator, config)
+        manager.wait_until_finished()
+      log(f"{SIGNAL_NAMES.get(stop_signal, 'A stop signal')} received: saved a checkpoint at "
+          f"step {step}/{total_steps}{' on every process' if jax.process_count() > 1 else ''}; "
+          f"run the same command again to resume from it.")
+      raise Preempted(stop_signal, step)
   return state, history
+
+
+def _truncate_metrics(workdir: str, step: int) -> None:
+  """Drops the lines of workdir/metrics.jsonl after `step`: a resumed run logs those steps
+  again, and each step must appear once."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = [line for line in f if line.strip()]
+  kept = [line for line in lines if json.loads(line)["step"] <= step]
+  if len(kept) != len(lines):
+    with open(path + ".tmp", "w") as f:
+      f.writelines(kept)
+    os.replace(path + ".tmp", path)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
@@ -395,11 +485,15 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   heart_rate = config.eval.get("protocol", "frequency") == "heart_rate"
   keys = ("ppg", "video_id", "clip_index") if heart_rate else ()
   encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
+  log(f"\nEvaluating the encoder of step {step}: feature signals of the {len(sources['train'])} "
+      f"train and {len(sources['test'])} test clips ...")
   features = {}
   for split in ("train", "test"):
     batches = pipeline.eval_batches(sources[split], batch_size=config.eval.batch_size,
                                     label_key=config.data.label_key, keys=keys)
     features[split] = evaluate.compute_features(encode, batches)
+  log(f"Computed the feature signals in {time.time() - t0:.0f} s (compilation included); "
+      f"readouts ...")
   if heart_rate:
     window = config.eval.get("window_seconds")
     results = evaluate.evaluate_heart_rate(
@@ -416,17 +510,18 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
     results[f"finetune_{100 * fraction:g}%"] = finetune_and_test(
         config, model, variables, sources, features, fraction, batch_sharding)
   unit = config.eval.get("unit", "")
-  log(f"\nTest results at step {step} ({len(features['test']['label'])} clips, "
+  log(f"\nTest results at step {step} ({len(features['test']['label'])} clips; evaluation took "
       f"{time.time() - t0:.0f} s){', MAE in ' + unit if unit else ''}:\n"
       f"{evaluate.format_table(results)}")
   if jax.process_index() == 0:
-    path = evaluate.write_results(workdir, {"step": step, "label": config.data.label_key,
-                                            "unit": unit, "test": results})
-    log(f"Wrote {path}")
+    path, replaced = evaluate.write_results(
+        workdir, {"step": step, "label": config.data.label_key, "unit": unit, "test": results})
+    log(f"Wrote {path}." + (f" {replaced}" if replaced else ""))
     if writer:
       for readout, metrics in results.items():
         for name, value in metrics.items():
-          writer.add_scalar(f"eval/{readout}/{name}", value, step)
+          if value is not None:  # an undefined Pearson r
+            writer.add_scalar(f"eval/{readout}/{name}", value, step)
       writer.flush()
   return results
 
@@ -452,12 +547,22 @@ def finetune_and_test(config, model, variables, sources, features, fraction,
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """--mode=eval: evaluates the latest checkpoint in `workdir`."""
+  """--mode=eval: evaluates the latest checkpoint in `workdir`.
+
+  The config must be the one that trained it (the same check as a resumed run; `eval.*`
+  fields may differ), so that results.json always describes the run in config.json.
+  """
   devices = jax.devices()
   check_config(config, len(devices))
   mesh = sharding.make_mesh(config.get("mesh", DEFAULT_MESH), devices)
-  module, variables = checkpoint.load_encoder(workdir)
-  sources = pipeline.get_builder(config.data).as_data_source()
-  step = checkpoint.make_manager(workdir, config).latest_step()
+  checkpoint.check_workdir_config(workdir, config, evaluating=True)
+  step = checkpoint.latest_step(workdir)
+  if step is None:
+    raise errors.ConfigError(
+        f"--mode=eval: the workdir {workdir} holds no checkpoint (checkpoints/<step>/); train "
+        f"into it first (--mode=train, the default) or give the --workdir of a trained run.")
+  log(f"Workdir: {workdir}; evaluating the checkpoint of step {step}.")
+  module, variables = checkpoint.load_encoder(workdir, step=step)
+  sources = pipeline.get_builder(config.data, log=log).as_data_source()
   return evaluate_encoder(config, workdir, module, variables, sources,
                           sharding.batch_sharding(mesh), step=step)

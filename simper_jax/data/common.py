@@ -1,9 +1,22 @@
-"""What every builder shares: named configs and the errors users see."""
+"""What every builder shares: a quiet base class, named configs and the errors users see."""
 
 import dataclasses
 import hashlib
 
 import tensorflow_datasets as tfds
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """Base of our builders. They download nothing (they generate data or read the user's
+  files), so TFDS's "Downloading and preparing dataset Unknown size ..." banner would only
+  mislead; the pipeline prints what is prepared, where, and how long it took instead.
+  Abstract (no _info etc.), so TFDS does not register it as a dataset."""
+
+  def _log_download_bytes(self) -> None:
+    pass
+
+  def _log_download_done(self) -> None:
+    pass
 
 
 class DataError(ValueError):

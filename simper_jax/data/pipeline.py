@@ -5,9 +5,12 @@ converts them on the device.
 """
 
 import importlib
+import logging
 import os
+import time
 from typing import Iterator
 
+from array_record.python import array_record_module
 import grain
 import jax
 import numpy as np
@@ -25,14 +28,33 @@ DATASETS = {"rotating_digits": ("simper_jax.data.rotating_digits", "RotatingDigi
 CHANNELS = {"rotating_digits": 1, "scamps": 3, "ubfc_rppg": 3, "pure": 3}
 
 
-def get_builder(data_config) -> tfds.core.DatasetBuilder:
+class _DropTfdsNoise(logging.Filter):
+  """TFDS warnings that say nothing a user can act on, for the way we use TFDS: every
+  config of ours is "custom" (named by its settings), and a dataset folder that is not
+  prepared yet has no dataset_info.json by definition."""
+
+  NOISE = ("Using custom data configuration", "Variant folder %s has no")
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(self.NOISE)
+
+
+logging.getLogger("absl").addFilter(_DropTfdsNoise())
+
+
+def get_builder(data_config, log=None) -> tfds.core.DatasetBuilder:
   """Builds (once) and returns the TFDS builder described by `config.data`.
 
   Preparation writes array_record files under `data_dir` and is skipped when they exist.
   Nothing is downloaded: inputs that a user must supply are read from `manual_dir` (default
   `<data_dir>/downloads/manual/<dataset name>`). With `config.data.synthetic` set, files in
   the dataset's real format are generated into a temporary directory and read from there.
+  `log(message)` is told when preparation starts and how long it took.
+
+  Raises:
+    DataError: prepared files that are missing or damaged (named, with how to redo them).
   """
+  log = log or (lambda message: None)
   if data_config.name not in DATASETS:
     raise errors.ConfigError(f"Unknown dataset config.data.name={data_config.name!r}; "
                              f"expected one of {sorted(DATASETS)}.")
@@ -55,17 +77,48 @@ def get_builder(data_config) -> tfds.core.DatasetBuilder:
     barrier()
   builder = getattr(module, class_name)(config=module.make_config(**builder_fields),
                                         data_dir=data_dir, file_format="array_record")
-  _prepare(builder, data_config, data_dir, spec)
+  if not builder.is_prepared():
+    log(f"Preparing {data_config.name} ({builder.builder_config.name}) in {builder.data_dir}; "
+        f"once, later runs read it from there ...")
+    started = time.time()
+    tfds.disable_progress_bar()  # tqdm's cursor codes garble the log; we print our own lines
+    _prepare(builder, data_config, data_dir, spec)
+    log(f"Prepared {data_config.name} in {time.time() - started:.0f} s: "
+        + ", ".join(f"{split.num_examples} {name}"
+                    for name, split in builder.info.splits.items()) + " clips.")
+  check_prepared(builder)
   if jax.process_index() == 0 and jax.process_count() > 1:
     barrier()
   return builder
 
 
+def check_prepared(builder: tfds.core.DatasetBuilder) -> None:
+  """Opens every prepared array_record file and compares its record count with what TFDS
+  wrote down, so that a truncated or deleted file (a full disk, an interrupted copy) is named
+  here rather than failing inside a reader thread mid-run. Reads only the files' indexes."""
+  for split_name, split in builder.info.splits.items():
+    for path, expected in zip(split.filepaths, split.shard_lengths):
+      path, problem = str(path), None
+      if not os.path.exists(path):
+        problem = "it does not exist"
+      else:
+        try:
+          reader = array_record_module.ArrayRecordReader(path)
+          found = reader.num_records()
+          reader.close()
+          if found != expected:
+            problem = f"it holds {found} records where {expected} were written"
+        except RuntimeError as error:
+          problem = f"it cannot be read ({str(error).split(';')[0]})"
+      if problem:
+        raise errors.DataError(
+            f"The prepared {split_name} file {path} is damaged: {problem}. Delete the folder "
+            f"{builder.data_dir} and run again to prepare it anew.")
+
+
 def _prepare(builder, data_config, data_dir: str, synthetic_spec) -> None:
-  """Writes the builder's files unless they exist already (generated ones when
-  `synthetic_spec` is a SyntheticSpec, else from manual_dir)."""
-  if builder.is_prepared():
-    return
+  """Writes the builder's files (generated ones when `synthetic_spec` is a SyntheticSpec,
+  else from manual_dir)."""
   if synthetic_spec is not None:
     synthetic_rppg.prepare(builder, data_config.name, synthetic_spec)
     return

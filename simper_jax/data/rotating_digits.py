@@ -103,7 +103,7 @@ def make_video(config: RotatingDigitsConfig, image: np.ndarray, rng: np.random.G
   return video, np.float32(frequency), np.float32(phase)
 
 
-class RotatingDigits(tfds.core.GeneratorBasedBuilder):
+class RotatingDigits(common.Builder):
   """Rotating digit videos labelled with their rotation frequency."""
 
   VERSION = tfds.core.Version("1.0.0")

@@ -160,7 +160,7 @@ def split_by_subject(entries: list, train_fraction: float) -> dict:
 # ---------------------------------------------------------------------------------------------
 # The builder.
 # ---------------------------------------------------------------------------------------------
-class RppgBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
+class RppgBuilder(common.Builder, abc.ABC):
   """Face-video clips with their PPG and a heart-rate label per clip.
 
   Subclasses set DATASET (a display name), SPLITS, LAYOUT (what the manual_dir holds, shown
