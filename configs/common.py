@@ -5,7 +5,7 @@ import ml_collections
 
 def simper(*, num_speeds: int, speed_range: tuple[float, float],
            window: int) -> ml_collections.ConfigDict:
-  """SimPer's views and loss (SIMPER_SPEC §2, §4, §5)."""
+  """SimPer's views and loss (docs/method.md §2, §4, §5)."""
   s = ml_collections.ConfigDict()
   s.num_speeds = num_speeds  # M speeds per clip (2M views)
   s.speed_range = speed_range  # speeds ~ U(range)
@@ -18,7 +18,7 @@ def simper(*, num_speeds: int, speed_range: tuple[float, float],
 
 
 def augment() -> ml_collections.ConfigDict:
-  """Periodicity-invariant augmentations, one draw per view (SIMPER_SPEC §2c)."""
+  """Periodicity-invariant augmentations, one draw per view (docs/method.md §2)."""
   a = ml_collections.ConfigDict()
   a.reverse_prob = 0.5  # probability of playing the view backwards
   a.crop_area = (0.5, 1.0)  # random resized crop: area fraction range

@@ -1,4 +1,4 @@
-r"""SimPer on PURE (PNG frames + JSON oximeter data; DATASETS.md), evaluated by the rPPG HR
+r"""SimPer on PURE (PNG frames + JSON oximeter data; docs/datasets.md), evaluated by the rPPG HR
 protocol.
 
 Run (with PURE in the manual_dir, see README):

@@ -1,4 +1,4 @@
-r"""SimPer on RotatingDigits (SIMPER_SPEC §5, §7).
+r"""SimPer on RotatingDigits (docs/method.md §5, §7).
 
 Run:
   python -m simper_jax.main --config=configs/rotating_digits.py:quick --workdir=/tmp/simper_rd

@@ -1,4 +1,4 @@
-r"""SimPer on SCAMPS (synthetic avatars; DATASETS.md), evaluated by the rPPG HR protocol.
+r"""SimPer on SCAMPS (synthetic avatars; docs/datasets.md), evaluated by the rPPG HR protocol.
 
 Run (with SCAMPS in the manual_dir, see README):
   python -m simper_jax.main --config=configs/scamps.py --config.data.manual_dir=/data/SCAMPS

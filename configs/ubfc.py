@@ -1,4 +1,4 @@
-r"""SimPer on UBFC-rPPG (DATASET_2; DATASETS.md), evaluated by the rPPG HR protocol.
+r"""SimPer on UBFC-rPPG (DATASET_2; docs/datasets.md), evaluated by the rPPG HR protocol.
 
 Run (with UBFC-rPPG in the manual_dir, see README):
   python -m simper_jax.main --config=configs/ubfc.py --config.data.manual_dir=/data/UBFC

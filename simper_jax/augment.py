@@ -1,4 +1,4 @@
-"""Pure video augmentations (SIMPER_SPEC §2): f(key, frames, ...) -> frames, jit- and vmap-able.
+"""Pure video augmentations (docs/method.md §2): f(key, frames, ...) -> frames, jit- and vmap-able.
 
 The spatial augmentations (random resized crop, Gaussian blur, horizontal flip) are all linear
 maps acting separately on rows and columns. Each is built as a small [H, H] or [W, W] matrix

@@ -1,4 +1,4 @@
-"""Evaluation of a trained encoder: FFT readout and linear probe (SIMPER_SPEC §6); heart rate
+"""Evaluation of a trained encoder: FFT readout and linear probe (docs/method.md §6); heart rate
 by the rPPG protocol; fine-tuning lives in `simper_jax.finetune`.
 
 Both read the *feature signal* z [T] of each whole test clip (the encoder is convolutional in

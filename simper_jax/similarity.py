@@ -1,4 +1,4 @@
-"""Periodic feature similarities (SIMPER_SPEC §4), batched over all pairs.
+"""Periodic feature similarities (docs/method.md §4), batched over all pairs.
 
 Every function maps a [M, L] and a [N, L] stack of feature signals to an [M, N] similarity
 matrix. Each row's FFT is computed once and all M×N pairs come from one broadcast product;

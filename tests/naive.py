@@ -1,10 +1,10 @@
-"""Per-row NumPy re-statements of SIMPER_SPEC §4–5, written independently of the JAX code."""
+"""Per-row NumPy re-statements of docs/method.md §4–5, written independently of the JAX code."""
 
 import numpy as np
 
 
 def max_xcorr(u, v):
-  """One pair: max over all lags of the linear cross-correlation, as SIMPER_SPEC §4."""
+  """One pair: max over all lags of the linear cross-correlation, as docs/method.md §4."""
   length = len(u)
   u, v = u - u.mean(), v - v.mean()
   # np.correlate 'full' gives the 2L-1 lags with overlap; the zero-padded FFT version also

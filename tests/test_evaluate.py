@@ -30,3 +30,12 @@ def test_spectrum_in_band_peaks_at_the_signal_frequency():
   np.testing.assert_allclose(band.sum(), 1.0, rtol=1e-5)
   assert abs(in_band[band[0].argmax()] - hz) <= fps / 1024
   assert abs(freqs[full[0].argmax()] - hz) <= fps / 1024  # the linear drift is detrended away
+
+
+def test_pearson_r_is_undefined_for_a_constant_prediction_and_shown_as_a_dash():
+  target = np.array([1.0, 2.0, 4.0])
+  constant = evaluate.regression_metrics(np.full(3, 2.0, np.float32), target)
+  assert constant["pearson_r"] is None and constant["mae"] == 1.0
+  assert evaluate.regression_metrics(target * 2, target)["pearson_r"] == 1.0
+  table = evaluate.format_table({"train_mean": constant}).splitlines()
+  assert table[1].split()[-1] == "—"

@@ -33,6 +33,9 @@ def test_tiny_run_end_to_end_and_load_encoder(data_dir, tmp_path):
 
   module, variables = checkpoint.load_encoder(workdir)
   assert set(variables) == {"params", "batch_stats"}
+  # The FFT readout's settings travel with the encoder (the README's snippet reads them).
+  assert checkpoint.readout_settings(workdir) == {"fps": 30.0, "band": (0.5, 5.0),
+                                                  "harmonic": 2}
   video = np.random.default_rng(0).uniform(size=(2, 24, 8, 8, 1)).astype(np.float32)
   signals = module.apply(variables, video)
   assert signals.shape == (2, 24)

@@ -1,4 +1,4 @@
-"""RotatingDigits (SIMPER_SPEC §7): a digit rotating back and forth; the target is the frequency.
+"""RotatingDigits (docs/method.md §7): a digit rotates back and forth; the target is its frequency.
 
 angle(t) = 90° · sin(2π f t / fps + φ), f ~ U(freq_range), φ ~ U(−1.57, 1.57).
 

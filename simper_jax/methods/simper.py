@@ -1,4 +1,4 @@
-"""SimPer: views at M speeds and the generalized InfoNCE over them (SIMPER_SPEC §2, §5)."""
+"""SimPer: views at M speeds and the generalized InfoNCE over them (docs/method.md §2, §5)."""
 
 import jax
 import jax.numpy as jnp
@@ -59,7 +59,7 @@ def simper_loss(features: Array, speeds: Array, *, similarity: str = "max_xcorr"
 
 def make_views(key: Array, clip: Array, *, num_speeds: int, speed_range: tuple[float, float],
                window: int, **augment_kwargs) -> tuple[Array, Array]:
-  """One clip -> its 2M views and their speeds (SIMPER_SPEC §2).
+  """One clip -> its 2M views and their speeds (docs/method.md §2).
 
   Args:
     key: PRNG key for this clip.

@@ -1,4 +1,4 @@
-"""The SimPer paper's 3D-CNN featurizer: video -> one scalar per frame (SIMPER_SPEC §3)."""
+"""The SimPer paper's 3D-CNN featurizer: video -> one scalar per frame (docs/method.md §3)."""
 
 from typing import Sequence
 

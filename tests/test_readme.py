@@ -1,0 +1,147 @@
+"""Every code block of README.md runs, so the README cannot drift from the code.
+
+- ```python blocks are executed, in a folder holding the workdirs they name (tiny runs).
+- ```bash blocks: every `python -m simper_jax.main ...` command line is parsed as the command
+  would parse it (config file, variant, each --config.FIELD override and every flag), without
+  training; every `launch/*.py` command runs with --dry-run; benchmark scripts must exist and
+  their --config must load.
+- Output blocks that start with a command (`$ ...`) are compared with what the command prints.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from configs import scamps as scamps_config
+from simper_jax import train
+from tiny import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def readme_blocks() -> list[tuple[str, str]]:
+  """(language, text) of every fenced block of README.md, in order."""
+  with open(os.path.join(REPO, "README.md")) as f:
+    text = f.read()
+  return re.findall(r"^```(\w*)\n(.*?)^```", text, flags=re.M | re.S)
+
+
+def shell_commands(block: str) -> list[list[str]]:
+  """The commands of a bash block: continuation lines joined, comments dropped, `&&` chains
+  split, environment variables given a sample value."""
+  joined = block.replace("\\\n", " ")
+  commands = []
+  for line in joined.splitlines():
+    line = line.split(" #")[0].strip()
+    if not line or line.startswith("#"):
+      continue
+    for part in line.split("&&"):
+      commands.append(shlex.split(part.replace("$RANK", "0")))
+  return commands
+
+
+# main's own parser in a fresh process: ml_collections registers the --config.FIELD flags of
+# the config it loads, so one process cannot parse a second config's overrides.
+_PARSE = ("import sys; from simper_jax import main; main.parse_flags(sys.argv); "
+          "print('parsed', main._CONFIG.value.method)")
+
+
+def parse_main_flags(args: list[str]) -> None:
+  """Parses `python -m simper_jax.main ARGS` exactly as main does, without running it."""
+  result = subprocess.run([sys.executable, "-c", _PARSE, *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 0 and "parsed" in result.stdout, (
+      f"README command `python -m simper_jax.main {' '.join(args)}` does not parse:\n"
+      f"{result.stderr}")
+
+
+PYTHON_BLOCKS = [text for language, text in readme_blocks() if language == "python"]
+BASH_BLOCKS = [text for language, text in readme_blocks() if language == "bash"]
+
+
+def test_the_readme_has_the_blocks_this_test_reads():
+  assert len(PYTHON_BLOCKS) >= 2 and len(BASH_BLOCKS) >= 5
+
+
+@pytest.fixture(scope="module")
+def readme_workdirs(tmp_path_factory):
+  """A folder with workdir/quick (RotatingDigits) and workdir/scamps_synthetic (TS-CAN at
+  16×16, as the synthetic variant) holding tiny trained encoders: what the snippets load."""
+  root = tmp_path_factory.mktemp("readme")
+  tfds_dir = str(tmp_path_factory.mktemp("tfds"))
+  train.train(tiny_config(tfds_dir, num_steps=2), str(root / "workdir" / "quick"))
+  config = scamps_config.get_config("tiny")
+  config.data.data_dir = tfds_dir
+  config.data.builder.image_size = 16
+  config.num_steps = 1
+  train.train(config, str(root / "workdir" / "scamps_synthetic"))
+  return root
+
+
+@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
+def test_python_block_runs(index, readme_workdirs, monkeypatch, capsys):
+  monkeypatch.chdir(readme_workdirs)
+  exec(compile(PYTHON_BLOCKS[index], f"README.md python block {index}", "exec"), {})  # pylint: disable=exec-used
+  if "predicted Hz" in PYTHON_BLOCKS[index]:
+    out = capsys.readouterr().out
+    assert "true Hz:" in out and "predicted Hz:" in out
+
+
+@pytest.mark.parametrize("index", range(len(BASH_BLOCKS)))
+def test_bash_block_commands_parse(index, tmp_path):
+  commands = shell_commands(BASH_BLOCKS[index])
+  assert commands
+  for command in commands:
+    if command[:3] in (["python", "-m", "simper_jax.main"], ["srun", "python", "-m"]):
+      parse_main_flags(command[command.index("simper_jax.main") + 1:])
+    elif command[0] == "python" and command[1].startswith("launch/"):
+      args = command[1:] if "--dry-run" in command else _with_dry_run(command[1:])
+      result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)})
+      assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"
+    elif command[0] == "python" and command[1].startswith("benchmarks/"):
+      assert os.path.isfile(os.path.join(REPO, command[1])), command[1]
+      config = next((a for a in command if a.startswith("--config=")), None)
+      if config:
+        parse_main_flags([config])
+    elif command[:3] == ["python", "-m", "pytest"]:
+      assert os.path.isdir(os.path.join(REPO, command[3]))
+    else:
+      # Set-up (venv, pip, activate) and tools outside the project (tensorboard).
+      assert command[0] in ("python3", ".", "pip", "tensorboard"), command
+
+
+def _with_dry_run(args: list[str]) -> list[str]:
+  """Inserts --dry-run before a `--` that passes flags on to the runs."""
+  cut = args.index("--") if "--" in args else len(args)
+  return args[:cut] + ["--dry-run"] + args[cut:]
+
+
+def test_the_documented_missing_data_message_is_what_the_command_prints(tmp_path):
+  block = next(text for language, text in readme_blocks()
+               if not language and text.startswith("$ python -m simper_jax.main"))
+  command, *shown = block.splitlines()
+  result = subprocess.run([sys.executable] + shlex.split(command[2:])[1:], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HOME": "/root"})
+  assert result.returncode == 2
+  printed = result.stderr.splitlines()
+  for line in shown:
+    if line != "...":
+      assert line in printed, f"README shows {line!r}; the command printed:\n{result.stderr}"
+
+
+def test_the_documented_tpu_dry_run_is_what_the_script_prints():
+  blocks = readme_blocks()
+  index = next(i for i, (language, text) in enumerate(blocks) if "launch/tpu.py" in text)
+  command = shell_commands(blocks[index][1])[0]
+  shown = [line for line in blocks[index + 1][1].splitlines() if line.startswith("$ gcloud")]
+  result = subprocess.run([sys.executable, *command[1:]], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 0, result.stderr
+  printed = [line for line in result.stdout.splitlines() if line.startswith("$ gcloud")]
+  assert printed == shown
