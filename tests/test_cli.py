@@ -12,6 +12,7 @@ import pytest
 
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import signal_at_line
 from tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -131,13 +132,7 @@ def test_first_ctrl_c_saves_the_step_reached_and_exits_130(data_dir, tmp_path):
   args = (TINY, f"--config.data.data_dir={data_dir}", "--config.num_steps=100000",
           "--config.checkpoint_every=100000", f"--workdir={workdir}")
   process = start_main(*args)
-  output = []
-  for line in process.stdout:
-    output.append(line)
-    if line.startswith("step      5/"):
-      process.send_signal(signal.SIGINT)
-      break
-  output.extend(process.stdout)
+  output = signal_at_line(process, "step      5/", signal.SIGINT)
   assert process.wait(timeout=300) == 130, "".join(output)
   assert "Traceback" not in "".join(output)
   message = next(line for line in output if line.startswith("Ctrl-C received: saved a "
@@ -166,15 +161,9 @@ def test_second_ctrl_c_in_the_loop_interrupts_at_once(capsys):
 def test_ctrl_c_outside_the_training_loop_stops_at_once_without_a_traceback(data_dir, tmp_path):
   process = start_main(TINY, f"--config.data.data_dir={data_dir}", "--config.num_steps=100000",
                        "--config.checkpoint_every=100000", f"--workdir={tmp_path / 'run'}")
-  output = []
-  for line in process.stdout:
-    output.append(line)
-    if line.startswith("Compiling the train step"):
-      # Before the loop has installed its handler: Python's own KeyboardInterrupt, which
-      # main turns into a message and exit 130.
-      process.send_signal(signal.SIGINT)
-      break
-  output.extend(process.stdout)
+  # Before the loop has installed its handler: Python's own KeyboardInterrupt, which main
+  # turns into a message and exit 130.
+  output = signal_at_line(process, "Compiling the train step", signal.SIGINT)
   assert process.wait(timeout=300) == 130, "".join(output)
   text = "".join(output)
   assert "Stopped by Ctrl-C" in text and "Traceback" not in text

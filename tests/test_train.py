@@ -9,6 +9,7 @@ import pytest
 
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import signal_at_line
 from tiny import tiny_config
 
 
@@ -109,13 +110,7 @@ def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir
   repo = os.path.dirname(os.path.dirname(__file__))
   process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
-  output = []
-  for line in process.stdout:  # stop it mid-run, once training has started
-    output.append(line)
-    if line.startswith("step      5/"):
-      process.send_signal(signal.SIGTERM)
-      break
-  output.extend(process.stdout)
+  output = signal_at_line(process, "step      5/", signal.SIGTERM)  # once training has started
   assert process.wait(timeout=300) == 143, "".join(output)
   message = next(line for line in output if line.startswith("SIGTERM received"))
   stopped_at = int(message.split("at step ")[1].split("/")[0])

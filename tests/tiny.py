@@ -10,3 +10,16 @@ def tiny_config(data_dir: str, **overrides):
   config.data.data_dir = data_dir
   config.update_from_flattened_dict(overrides)
   return config
+
+
+def signal_at_line(process, prefix: str, signum: int) -> list[str]:
+  """Reads `process`'s (text, merged) output until a line starts with `prefix`, sends it
+  `signum`, and returns every line it printed, to its end."""
+  output = []
+  for line in process.stdout:
+    output.append(line)
+    if line.startswith(prefix):
+      process.send_signal(signum)
+      break
+  output.extend(process.stdout)
+  return output
