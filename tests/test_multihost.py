@@ -133,7 +133,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_the_rerun_matches(dat
 
   codes, outputs = finish(start_processes(data_dir, tmp_path / "stopped", *flags))
   assert codes == [0, 0], outputs
-  assert f"at step {stopped_at}." in outputs[0]
+  assert f"at step {stopped_at} (" in outputs[0]
   np.testing.assert_allclose(losses(tmp_path / "one_process")[-2:],
                              losses(tmp_path / "stopped")[stopped_at:stopped_at + 2], rtol=1e-5)
   # Against a 2-process run never interrupted: same reduction order, so equal to rounding.
