@@ -20,6 +20,7 @@ import numpy as np
 import optax
 from ml_collections import config_flags
 
+from simper_jax import methods
 from simper_jax import sharding
 from simper_jax import train
 from simper_jax.data import pipeline
@@ -44,13 +45,15 @@ def main(_):
   model = train.make_model(config)
   schedule = train.make_schedule(config, steps_per_epoch=1000)
   tx = optax.adam(schedule)
-  sample_shape = (1, config.simper.window) + clip_shape[2:]
+  label_stats = {"label_mean": 0.0, "label_std": 1.0} if methods.needs_labels(config) else {}
+  method = methods.get(config.method).build(config, total_steps=1000, **label_stats)
+  sample_shape = (1, method.window) + clip_shape[2:]
   init = functools.partial(train.init_train_state, model=model, tx=tx,
-                           sample_shape=sample_shape)
+                           sample_shape=sample_shape, method=method)
   state_sharding = sharding.state_shardings(jax.eval_shape(init, jax.random.key(0)), mesh)
   state = jax.jit(init, out_shardings=state_sharding)(jax.random.key(0))
   step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
-                                   config=config, augment_key=jax.random.key(1)),
+                                   method=method, config=config, augment_key=jax.random.key(1)),
                  in_shardings=(state_sharding, batch_sharding), donate_argnums=0)
   rng = np.random.default_rng(0)
   batch = {"video": jax.device_put(rng.integers(0, 256, clip_shape, dtype=np.uint8),
@@ -71,8 +74,10 @@ def main(_):
     times.append(time.perf_counter() - start)
   median = float(np.median(times))
   kind = devices[0].device_kind
-  print(f"{config.model.name} ({config.model.dtype}), batch {config.batch_size} clips × "
-        f"{2 * config.simper.num_speeds} views × {config.simper.window} frames of "
+  views = jax.eval_shape(method.make_views, jax.random.key(0),
+                         jax.ShapeDtypeStruct(clip_shape[1:], np.float32))[0].shape[0]
+  print(f"{config.method} on {config.model.name} ({config.model.dtype}), batch "
+        f"{config.batch_size} clips × {views} views × {method.window} frames of "
         f"{b.image_size}², on {len(devices)}× {kind}, mesh {dict(mesh.shape)}, "
         f"{config.get('grad_accum_steps', 1)} micro-batch(es)")
   print(f"  step time   {1e3 * median:9.1f} ms (median of {_STEPS.value})")

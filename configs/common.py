@@ -28,3 +28,52 @@ def augment() -> ml_collections.ConfigDict:
   a.blur_sigma = (0.1, 2.0)  # blur sigma range, pixels
   a.flip_prob = 0.5  # probability of a horizontal flip
   return a
+
+
+def baselines(c: ml_collections.ConfigDict, *, moco_queue: int) -> None:
+  """Adds the blocks of the other methods (`config.method` picks one) to config `c`.
+
+  Every method trains the same encoder on views of the same length: each block's window is a
+  reference to `c.simper.window` (override one to decouple it). Defaults are each paper's,
+  except where noted.
+  """
+  window = c.simper.get_ref("window")
+
+  simclr = ml_collections.ConfigDict()
+  simclr.window = window  # L, frames per view
+  simclr.temperature = 0.1  # NT-Xent τ (SimCLR's code default, also CVRL's)
+  simclr.projector = (2048, 128)  # MLP widths: hidden..., output (SimCLR: 2048 → 128)
+  simclr.projector_batch_norm = True  # BatchNorm in the hidden layers (SimCLR's code)
+  c.simclr = simclr
+
+  moco = ml_collections.ConfigDict()
+  moco.window = window  # L, frames per view
+  moco.temperature = 0.2  # InfoNCE τ (MoCo v2)
+  moco.momentum = 0.999  # EMA momentum of the key encoder and projector (MoCo v2)
+  # Keys in the queue; a multiple of batch_size. MoCo v2 keeps 65,536 (5 % of ImageNet); here
+  # fewer than the training split has clips, so the queue never holds one clip's key twice.
+  moco.queue_size = moco_queue
+  moco.projector = (2048, 128)  # MLP widths: hidden..., output (MoCo v2: 2048 → 128)
+  moco.projector_batch_norm = False  # MoCo v2's MLP head has no BatchNorm
+  c.moco = moco
+
+  byol = ml_collections.ConfigDict()
+  byol.window = window  # L, frames per view
+  byol.base_momentum = 0.996  # target EMA momentum at step 0, cosine to 1 (BYOL)
+  byol.projector = (4096, 256)  # MLP widths with BatchNorm (BYOL: 4096 → 256)
+  byol.predictor = (4096, 256)  # MLP widths with BatchNorm (BYOL: 4096 → 256)
+  c.byol = byol
+
+  cvrl = ml_collections.ConfigDict()
+  cvrl.window = window  # L, frames per clip
+  cvrl.temperature = 0.1  # InfoNCE τ (CVRL)
+  # Interval between the two clips: density ∝ (1 − t/t_max)^power; 1 = CVRL's linearly
+  # decreasing sampler, 0 = uniform.
+  cvrl.interval_power = 1.0
+  cvrl.projector = (2048, 2048, 128)  # 3-layer MLP with BatchNorm (CVRL)
+  c.cvrl = cvrl
+
+  supervised = ml_collections.ConfigDict()
+  supervised.window = window  # L, frames per training view
+  supervised.label_fraction = 1.0  # share of the training clips (and labels) it trains on
+  c.supervised = supervised

@@ -27,7 +27,8 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
                      f"some of {VARIANTS}.")
   c = ml_collections.ConfigDict()
   c.seed = 0  # seeds init, shuffling and augmentation; same seed → same run on any mesh
-  c.method = "simper"  # self-supervised method (only SimPer so far)
+  # simper | simclr | moco | byol | cvrl | supervised (simper_jax/methods/; each has a block)
+  c.method = "simper"
 
   c.data = ml_collections.ConfigDict()
   c.data.name = dataset  # TFDS builder in simper_jax/data/
@@ -59,6 +60,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   # in U(0.5, 2) and 3-s windows, so that a view at the top speed still fits in a 6-s clip.
   c.simper = common.simper(num_speeds=10, speed_range=(0.5, 2.0), window=90)
   c.augment = common.augment()
+  common.baselines(c, moco_queue=4096)
 
   c.batch_size = 8  # global batch, clips (each gives 2M views); divisible by device count
   c.grad_accum_steps = 1  # micro-batches per batch, run in turn (BatchNorm sees each alone)
@@ -82,6 +84,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.eval.window_seconds = placeholder(float)  # FFT readout per window of this length; None →
   # per whole video (the toolbox's default)
   c.eval.fft_harmonic = 1  # (frequency protocol only) feature-signal harmonic of the target
+  c.eval.knn_similarity = "max_xcorr"  # 1-NN readout's similarity of feature signals
   c.eval.probe_input = "spectrum"  # linear probe on the feature signal's power spectrum
   # Ridge penalty of the linear probe (standardized inputs); None → 5-fold cross-validation on
   # the training split. The probe reads the power spectrum inside eval.band.
@@ -117,6 +120,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
     c.eval.finetune_steps = 60
     c.eval.finetune_batch_size = 4
     c.eval.finetune_learning_rate = 3e-4
+    c.moco.queue_size = 64  # fewer than the 72 training clips
   if "tiny" in variants:
     c.data.synthetic.num_videos = 10
     c.data.synthetic.num_frames = 120
@@ -137,4 +141,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
     c.eval.finetune_fractions = (1.0, 0.5)
     c.eval.finetune_steps = 2
     c.eval.finetune_batch_size = 8
+    c.moco.queue_size = 16
+    c.simclr.projector = c.moco.projector = c.cvrl.projector = (16, 8)
+    c.byol.projector = c.byol.predictor = (16, 8)
   return c

@@ -35,7 +35,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
                      f"expected 'quick' or 'tiny'.")
   c = ml_collections.ConfigDict()
   c.seed = 0  # seeds init, shuffling and augmentation; same seed → same run on any mesh
-  c.method = "simper"  # self-supervised method (only SimPer so far)
+  # simper | simclr | moco | byol | cvrl | supervised (simper_jax/methods/; each has a block)
+  c.method = "simper"
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "rotating_digits"  # TFDS builder in simper_jax/data/
@@ -63,6 +64,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # The reference tutorial: M = 10 speeds in U(0.5, 3), windows of T/3 frames.
   c.simper = common.simper(num_speeds=10, speed_range=(0.5, 3.0), window=50)
   c.augment = common.augment()
+  common.baselines(c, moco_queue=512)
 
   c.batch_size = 4  # global batch, clips (each gives 2M views); divisible by device count
   c.grad_accum_steps = 1  # micro-batches per batch, run in turn (BatchNorm sees each alone)
@@ -81,10 +83,13 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict()
   c.eval.band = (0.5, 5.0)  # FFT readout: the target's frequency band, Hz
-  # FFT readout: the feature signal oscillates at this multiple of the target frequency. A
-  # back-and-forth rotation passes each angle twice per cycle; measured on the quick run, the
-  # features' spectral peak sat at 2f for every test clip.
-  c.eval.fft_harmonic = 2
+  # FFT readout: the feature signal oscillates at this multiple of the target frequency (a
+  # back-and-forth rotation passes each angle twice per cycle). None → the harmonic in 1..3
+  # with the lowest MAE on the *training* split's labels (written to results.json).
+  c.eval.fft_harmonic = placeholder(int)
+  # 1-NN readout: the similarity of feature signals (simper_jax/similarity.py); max_xcorr is
+  # invariant to the signals' phase.
+  c.eval.knn_similarity = "max_xcorr"
   c.eval.probe_input = "spectrum"  # linear probe on the feature signal's "spectrum" or "signal"
   # Ridge penalty of the linear probe (× the inputs' mean variance); None → 5-fold
   # cross-validation on the training split.
@@ -118,6 +123,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.log_every = 1
     c.checkpoint_every = 2
     c.eval.batch_size = 8
+    c.moco.queue_size = 16
+    c.simclr.projector = c.moco.projector = c.cvrl.projector = (16, 8)
+    c.byol.projector = c.byol.predictor = (16, 8)
   return c
 
 

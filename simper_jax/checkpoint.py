@@ -1,9 +1,11 @@
 """Orbax checkpoints of the train state and the data iterator; `load_encoder` for downstream.
 
 A checkpoint directory `workdir/checkpoints/<step>/` holds three items:
-  state    the train state pytree (params, batch_stats, opt_state, step)
+  state    the train state pytree (step, params and batch_stats — each {'encoder', 'heads'} —,
+           opt_state, and the method's extra state: an EMA target, a queue)
   data     the grain iterator state, so a resumed run sees the same batches
-  encoder  JSON: the encoder's registry name and constructor arguments
+  encoder  JSON: the encoder's registry name and constructor arguments, the method, and the
+           FFT readout's settings
 `load_encoder` needs only the last two pieces of information plus the params, so downstream
 code gets a Flax module and its variables without this repo's training code or configs.
 """
@@ -47,7 +49,8 @@ def encoder_spec(config: ml_collections.ConfigDict) -> dict:
   # The FFT readout's settings travel with the encoder, so downstream code reads frequencies
   # the way the evaluation did (`readout_settings`).
   return {"model": config.model.name, "kwargs": kwargs, "fps": config.data.fps,
-          "band": list(config.eval.band), "fft_harmonic": config.eval.fft_harmonic}
+          "band": list(config.eval.band), "fft_harmonic": config.eval.get("fft_harmonic"),
+          "method": config.method}
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any,
@@ -77,6 +80,14 @@ def restore(manager: ocp.CheckpointManager, abstract_state: Any,
   if not saved:
     raise FileNotFoundError(f"The checkpoint {os.path.dirname(data_dir)} has no data-iterator "
                             f"state ({data_dir}/process_0-of-N.json); it is incomplete.")
+  saved_params = ocp.PyTreeCheckpointHandler().metadata(
+      epath.Path(os.path.dirname(data_dir)) / "state").tree.get("params", {})
+  if "encoder" not in saved_params:
+    raise errors.ConfigError(
+        f"The checkpoint {os.path.dirname(data_dir)} was written before methods were "
+        f"pluggable (its params are the encoder's alone, with no 'encoder'/'heads' split), so "
+        f"training cannot resume from it. Its encoder still loads with "
+        f"simper_jax.checkpoint.load_encoder; train again in a new --workdir.")
   with open(saved[0]) as f:
     data_iterator.set_state(json.load(f))
   data_iterator.start_prefetch()  # reads the first batches while the state is restored
@@ -162,11 +173,18 @@ def load_encoder(path: str, step: Optional[int] = None):
   state_dir = os.path.join(step_dir, "state")
   handler = ocp.PyTreeCheckpointHandler()
   tree = handler.metadata(epath.Path(state_dir)).tree
-  wanted = {k: tree[k] for k in ("params", "batch_stats") if k in tree}
+  # Since methods became pluggable, params and batch_stats are {'encoder', 'heads'}; before,
+  # they were the encoder's alone. Both load; only the encoder's part is read.
+  split = "encoder" in tree.get("params", {})
+  wanted = {k: (tree[k]["encoder"] if split else tree[k]) for k in ("params", "batch_stats")
+            if k in tree and (not split or "encoder" in tree[k])}
   restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
+  item = {k: {"encoder": v} for k, v in wanted.items()} if split else wanted
+  args = {k: {"encoder": v} for k, v in restore_args.items()} if split else restore_args
   state = handler.restore(
       epath.Path(state_dir),
-      args=ocp.args.PyTreeRestore(item=wanted, restore_args=restore_args, partial_restore=True))
+      args=ocp.args.PyTreeRestore(item=item, restore_args=args, partial_restore=True))
+  state = {k: v["encoder"] for k, v in state.items()} if split else state
   variables = {k: state[k] for k in ("params", "batch_stats") if k in state and state[k]}
   return module, variables
 
@@ -182,11 +200,22 @@ def readout_settings(path: str, step: Optional[int] = None) -> dict:
     of the target frequency at which the feature signal oscillates}: the keyword arguments of
     `simper_jax.evaluate.fft_frequency`.
   """
-  spec = _encoder_spec(_step_dir(path, step))
+  step_dir = _step_dir(path, step)
+  spec = _encoder_spec(step_dir)
   if "band" not in spec:
     raise ValueError(f"The checkpoint under {path} predates stored readout settings; read "
                      f"eval.band and eval.fft_harmonic from its workdir's config.json.")
-  return {"fps": spec["fps"], "band": tuple(spec["band"]), "harmonic": spec["fft_harmonic"]}
+  harmonic = spec["fft_harmonic"]
+  if harmonic is None:
+    # Chosen on the training split by the evaluation (eval.fft_harmonic=None), which wrote it
+    # to the workdir's results.json.
+    results = os.path.join(os.path.dirname(os.path.dirname(step_dir)), "results.json")
+    if not os.path.exists(results):
+      raise ValueError(f"The run under {path} chooses its FFT harmonic when it is evaluated, "
+                       f"and {results} does not exist yet: evaluate it first (--mode=eval).")
+    with open(results) as f:
+      harmonic = json.load(f)["fft_harmonic"]
+  return {"fps": spec["fps"], "band": tuple(spec["band"]), "harmonic": harmonic}
 
 
 def _step_dir(path: str, step: Optional[int]) -> str:

@@ -1,5 +1,5 @@
-"""Evaluation of a trained encoder: FFT readout and linear probe (docs/method.md §6); heart rate
-by the rPPG protocol; fine-tuning lives in `simper_jax.finetune`.
+"""Evaluation of a trained encoder: FFT readout, 1-NN and linear probe (docs/method.md §6); heart
+rate by the rPPG protocol; fine-tuning lives in `simper_jax.finetune`.
 
 Both read the *feature signal* z [T] of each whole test clip (the encoder is convolutional in
 time, so it runs on clips longer than the training windows).
@@ -24,6 +24,7 @@ from scipy import signal as scipy_signal
 
 from simper_jax import heart_rate as hr
 from simper_jax import sharding
+from simper_jax import similarity as similarity_lib
 from simper_jax.models import heads
 
 
@@ -160,9 +161,54 @@ def compute_features(encode: Callable, batches) -> dict:
   return {key: np.concatenate(values) for key, values in collected.items()}
 
 
+HARMONICS = (1, 2, 3)
+
+
+def choose_fft_harmonic(train_signals: np.ndarray, train_labels: np.ndarray, fps: float,
+                        band) -> int:
+  """The harmonic of `HARMONICS` whose FFT readout has the lowest MAE on the *training*
+  split's labels: the rule for every method when `eval.fft_harmonic` is None, so that no
+  readout setting is chosen on test data."""
+  maes = [np.mean(np.abs(fft_frequency(train_signals, fps, band, h) - train_labels))
+          for h in HARMONICS]
+  return HARMONICS[int(np.argmin(maes))]
+
+
+def nearest_neighbour(train_signals: np.ndarray, train_labels: np.ndarray,
+                      test_signals: np.ndarray, *, similarity: str = "max_xcorr",
+                      fps: float = 30.0, memory: int = 2**26) -> np.ndarray:
+  """The 1-NN readout (docs/method.md §6): each test clip gets the label of the training clip
+  whose feature signal is most similar to its own.
+
+  Similarities are computed on the device in chunks of test rows against every training clip
+  at once (`similarity.get(similarity)`, all pairs in one batched product); a chunk holds about
+  `memory` floats of intermediate results (max_xcorr forms [rows, N, 2T] correlations).
+
+  Args:
+    train_signals: [N, T]; train_labels: [N]; test_signals: [M, T] (the same T).
+  Returns:
+    [M] predicted labels.
+  """
+  similarity_fn = similarity_lib.get(similarity, fps=fps)
+  train = jnp.asarray(train_signals, jnp.float32)
+  chunk = int(max(1, min(len(test_signals), memory // (2 * train.shape[0] * train.shape[1]))))
+  nearest = jax.jit(lambda rows: jnp.argmax(similarity_fn(rows, train), axis=-1))
+  indices = []
+  for begin in range(0, len(test_signals), chunk):
+    rows = np.asarray(test_signals[begin:begin + chunk], np.float32)
+    padded = np.concatenate([rows, np.repeat(rows[-1:], chunk - len(rows), axis=0)])
+    indices.append(np.asarray(nearest(padded))[:len(rows)])  # one shape: one compilation
+  return np.asarray(train_labels)[np.concatenate(indices)]
+
+
 def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, fps: float,
-                     band, probe_input: str, probe_l2: float, fft_harmonic: int = 1) -> dict:
-  """All readouts of one encoder; returns {readout: metrics} on the test split."""
+                     band, probe_input: str, probe_l2: float, fft_harmonic: int | None = 1,
+                     knn_similarity: str = "max_xcorr") -> dict:
+  """All readouts of one encoder; returns {readout: metrics} on the test split.
+
+  `fft_harmonic` None: chosen on the training split (`choose_fft_harmonic`); the harmonic
+  used is `results['fft']['harmonic']`.
+  """
   if probe_input == "spectrum":
     make_inputs = spectrum_features
   elif probe_input == "signal":
@@ -172,8 +218,13 @@ def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, 
                      f"'signal'.")
   head = fit_ridge(make_inputs(train_signals), train_labels, probe_l2)
   predict = lambda inputs: np.asarray(heads.LinearHead().apply(head, inputs))
+  if fft_harmonic is None:
+    fft_harmonic = choose_fft_harmonic(train_signals, train_labels, fps, band)
   return {
-      "fft": regression_metrics(fft_frequency(test_signals, fps, band, fft_harmonic),
+      "fft": {**regression_metrics(fft_frequency(test_signals, fps, band, fft_harmonic),
+                                   test_labels), "harmonic": fft_harmonic},
+      "1nn": regression_metrics(nearest_neighbour(train_signals, train_labels, test_signals,
+                                                  similarity=knn_similarity, fps=fps),
                                 test_labels),
       "linear_probe": regression_metrics(predict(make_inputs(test_signals)), test_labels),
       "train_mean": regression_metrics(np.full_like(test_labels, train_labels.mean()),
@@ -182,28 +233,38 @@ def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, 
 
 
 def evaluate_heart_rate(train: dict, test: dict, *, fps: float, band, probe_l2: float | None,
-                        window: int | None = None) -> dict:
+                        window: int | None = None, knn_similarity: str = "max_xcorr") -> dict:
   """Heart-rate readouts (bpm) by the rPPG protocol (`simper_jax.heart_rate`).
 
   Args:
     train, test: `compute_features` outputs with 'signals', 'label' (clip HR), 'ppg',
-      'video_id' and 'clip_index'.
+      'video_id', 'clip_index' and optionally 'fps' (each clip's video's own frame rate,
+      stored at preparation; the FFT readouts use it).
+    fps: the nominal frame rate: the probe's spectrum bins, and clips without 'fps'.
     probe_l2: ridge penalty of the linear probe, None → cross-validated on the train split.
     window: frames per evaluation window of the FFT readout; None → whole videos.
   Returns:
     {readout: metrics}: 'fft' per video (or window), as the rPPG-Toolbox evaluates; 'fft_clip',
-    'linear_probe' (on the in-band spectrum) and 'train_mean' per clip, against the clips'
-    HR labels.
+    '1nn', 'linear_probe' (on the in-band spectrum) and 'train_mean' per clip, against the
+    clips' HR labels.
   """
+  clip_fps = np.asarray(test.get("fps", np.full(len(test["signals"]), fps)), np.float64)
   pred, true, _ = hr.per_video_heart_rates(test["signals"], test["ppg"], test["video_id"],
-                                           test["clip_index"], fps, band=band, window=window)
+                                           test["clip_index"], clip_fps, band=band,
+                                           window=window)
   inputs = lambda split: spectrum_features(split["signals"], fps=fps, band=band)
   head = fit_ridge(inputs(train), train["label"], probe_l2)
   probe = np.asarray(heads.LinearHead().apply(head, inputs(test)))
+  per_clip = np.empty(len(clip_fps))
+  for rate in np.unique(clip_fps):  # one protocol call per frame rate present
+    rows = clip_fps == rate
+    per_clip[rows] = hr.heart_rate(test["signals"][rows], rate, band=band)
   return {
       "fft": regression_metrics(pred, true),
-      "fft_clip": regression_metrics(hr.heart_rate(test["signals"], fps, band=band),
-                                     test["label"]),
+      "fft_clip": regression_metrics(per_clip, test["label"]),
+      "1nn": regression_metrics(nearest_neighbour(train["signals"], train["label"],
+                                                  test["signals"], similarity=knn_similarity,
+                                                  fps=fps), test["label"]),
       "linear_probe": regression_metrics(probe, test["label"]),
       "train_mean": regression_metrics(np.full_like(test["label"], train["label"].mean()),
                                        test["label"]),

@@ -96,18 +96,21 @@ def per_video_heart_rates(signals: np.ndarray, ppg: np.ndarray, video_ids, clip_
     signals: [N, T] predicted pulse / feature signals of N clips.
     ppg: [N, T] ground-truth PPG of the same clips.
     video_ids: [N] the video each clip comes from; clip_index: [N] its position in the video.
+    fps: the sampling rate, one for all clips or [N] per clip (each video's own rate).
     window: frames per evaluation window, or None for whole videos.
   Returns:
     (predicted [K], ground truth [K], unit ids [K]) with K videos or windows.
   """
   video_ids = np.asarray(video_ids)
+  clip_fps = np.broadcast_to(np.asarray(fps, np.float64), video_ids.shape)
   pred, true, units = [], [], []
   for video in np.unique(video_ids):
     rows = np.flatnonzero(video_ids == video)
     rows = rows[np.argsort(np.asarray(clip_index)[rows])]
+    video_fps = float(clip_fps[rows[0]])
     for k, (s, p) in enumerate(zip(windows(signals[rows].reshape(-1), window),
                                    windows(ppg[rows].reshape(-1), window))):
-      pred.append(heart_rate(s, fps, band=band, diff=diff))
-      true.append(heart_rate(p, fps, band=band))
+      pred.append(heart_rate(s, video_fps, band=band, diff=diff))
+      true.append(heart_rate(p, video_fps, band=band))
       units.append(f"{video}#{k}" if window else str(video))
   return np.asarray(pred), np.asarray(true), units

@@ -26,11 +26,11 @@ from simper_jax import checkpoint
 from simper_jax import errors
 from simper_jax import evaluate
 from simper_jax import finetune
+from simper_jax import methods
 from simper_jax import models
 from simper_jax import sharding
 from simper_jax import similarity
 from simper_jax.data import pipeline
-from simper_jax.methods import simper
 
 
 def log(message: str) -> None:
@@ -111,10 +111,14 @@ def _ignoring_ctrl_c():
 
 @flax.struct.dataclass
 class TrainState:
+  """Everything a step changes. params and batch_stats are {'encoder': ..., 'heads': ...}
+  (`load_encoder` reads the encoder's alone); extra is the method's state outside the
+  optimizer (an EMA target, a queue; {} for SimPer)."""
   step: jax.Array
   params: Any
   batch_stats: Any
   opt_state: Any
+  extra: Any
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,11 +129,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   def fail(field, expected):
     raise errors.ConfigError(f"config.{field}={_get(config, field)!r}: {expected}")
 
-  s = config.simper
-  if config.method != "simper":
-    fail("method", "expected 'simper' (the baselines are not implemented yet).")
-  if s.num_speeds < 2:
-    fail("simper.num_speeds", "SimPer contrasts M >= 2 speeds.")
+  if config.method not in methods.METHODS:
+    fail("method", f"expected one of {methods.METHODS}.")
   # (low, high) pairs: a wrong length or a string would otherwise surface as an unpacking
   # error deep inside the step.
   for field, lowest, highest in (("simper.speed_range", 0, None), ("eval.band", 0, None),
@@ -138,19 +139,9 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     if not _is_range(_get(config, field), lowest, highest):
       fail(field, f"expected (low, high), two numbers with {lowest} < low <= high"
                   + (f" <= {highest}." if highest is not None else "."))
-  lo, hi = s.speed_range
-  if not lo < hi:
-    fail("simper.speed_range", "expected (low, high) with 0 < low < high: speeds must differ.")
-  if not 1 <= s.window <= config.data.builder.num_frames:
-    fail("simper.window", f"expected 1 <= window <= the clip length "
-                          f"data.builder.num_frames={config.data.builder.num_frames}.")
-  if s.similarity not in similarity.SIMILARITIES:
-    fail("simper.similarity", f"expected one of {similarity.SIMILARITIES}.")
-  if s.label_dist not in simper.LABEL_DISTANCES:
-    fail("simper.label_dist", f"expected one of {simper.LABEL_DISTANCES}.")
-  for field in ("simper.label_temperature", "simper.feature_temperature", "learning_rate"):
-    if not _get(config, field) > 0:
-      fail(field, "expected a positive number.")
+  methods.get(config.method).check_config(config, fail)
+  if not config.learning_rate > 0:
+    fail("learning_rate", "expected a positive number.")
   if config.model.name not in models.MODELS:
     fail("model.name", f"expected one of {models.MODELS}.")
   if config.model.dtype not in ("float32", "bfloat16"):
@@ -166,8 +157,12 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("eval.batch_size", f"expected a positive multiple of the {num_devices} devices.")
   if config.get("num_steps") is None and config.num_epochs < 1:
     fail("num_epochs", "expected at least 1.")
-  if not (isinstance(config.eval.fft_harmonic, int) and config.eval.fft_harmonic >= 1):
-    fail("eval.fft_harmonic", "expected a positive integer.")
+  harmonic = config.eval.get("fft_harmonic")
+  if harmonic is not None and not (isinstance(harmonic, int) and harmonic >= 1):
+    fail("eval.fft_harmonic", "expected a positive integer, or None to choose it on the "
+                              "training split.")
+  if config.eval.knn_similarity not in similarity.SIMILARITIES:
+    fail("eval.knn_similarity", f"expected one of {similarity.SIMILARITIES}.")
   if config.eval.probe_input not in ("spectrum", "signal"):
     fail("eval.probe_input", "expected 'spectrum' or 'signal'.")
   if config.eval.probe_l2 is not None and not config.eval.probe_l2 > 0:
@@ -182,7 +177,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("eval.finetune_batch_size", f"expected a positive multiple of the {num_devices} "
                                      f"devices.")
   if config.model.name == "tscan":
-    for field in ("simper.window", "data.builder.num_frames"):
+    for field in (f"{config.method}.window", "data.builder.num_frames"):
       if _get(config, field) % config.model.frame_depth:
         fail(field, f"TS-CAN shifts frames in blocks of model.frame_depth="
                     f"{config.model.frame_depth}; expected a multiple of it.")
@@ -209,12 +204,16 @@ def make_model(config: ml_collections.ConfigDict):
   return models.get(config.model.name)(**models.model_kwargs(config.model.to_dict()))
 
 
-def init_train_state(key: jax.Array, model, tx, sample_shape) -> TrainState:
-  """Fresh state for `model` on inputs of `sample_shape` [1, L, H, W, C]."""
-  variables = model.init(key, jnp.zeros(sample_shape, jnp.float32), train=False)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
-                    batch_stats=variables.get("batch_stats", {}),
-                    opt_state=tx.init(variables["params"]))
+def init_train_state(key: jax.Array, model, tx, sample_shape, method) -> TrainState:
+  """Fresh state for `model` and `method`'s heads on views of `sample_shape` [1, L, H, W, C]."""
+  encoder_key, heads_key, extra_key = jax.random.split(key, 3)
+  encoder = model.init(encoder_key, jnp.zeros(sample_shape, jnp.float32), train=False)
+  heads = method.init_heads(heads_key, sample_shape[1])
+  params = {"encoder": encoder["params"], "heads": heads["params"]}
+  batch_stats = {"encoder": encoder.get("batch_stats", {}), "heads": heads["batch_stats"]}
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
+                    opt_state=tx.init(params),
+                    extra=method.init_extra(extra_key, params, batch_stats))
 
 
 def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
@@ -224,9 +223,23 @@ def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> op
       {int(e * steps_per_epoch): config.lr_decay_factor for e in config.lr_decay_epochs})
 
 
-def train_step(state: TrainState, batch: dict, *, model, tx, schedule, config,
+def make_encode(model, dropout_key: jax.Array):
+  """`encode(encoder_params, encoder_batch_stats, video [n, L, H, W, C]) -> (feature signals
+  [n, L], new batch_stats)` in training mode: what a method's loss calls the encoder through."""
+  def encode(params, batch_stats, video):
+    signals, updates = model.apply({"params": params, "batch_stats": batch_stats}, video,
+                                   train=True, mutable=["batch_stats"],
+                                   rngs={"dropout": dropout_key})
+    return signals, updates.get("batch_stats", batch_stats)  # none in BN-free models
+  return encode
+
+
+def train_step(state: TrainState, batch: dict, *, model, tx, schedule, method, config,
                augment_key: jax.Array):
   """One optimizer step on a global batch, in `config.grad_accum_steps` micro-batches.
+
+  The method (`simper_jax.methods`) makes the views and computes the loss; this function
+  knows nothing of which method it runs.
 
   Args:
     state: the train state (donated), laid out by `sharding.state_shardings`.
@@ -235,64 +248,59 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, config,
   Returns:
     The new state and {'loss', 'learning_rate'} scalars.
   """
-  s = config.simper
   batch_size = batch["video"].shape[0]
   # Per-example keys fold in the step and the example's index in the *global* batch, so the
   # views do not depend on how the batch is split over devices, hosts or micro-batches.
   step_key = jax.random.fold_in(augment_key, state.step)
   example_ids = jnp.arange(batch_size)
-  make_views = functools.partial(simper.make_views, num_speeds=s.num_speeds,
-                                 speed_range=tuple(s.speed_range), window=s.window,
-                                 **config.augment.to_dict())
 
-  def loss_and_grads(params, batch_stats, video, ids):
-    """SimPer loss and gradients of one micro-batch: video [b, T, H, W, C], ids [b]."""
+  def loss_and_grads(params, batch_stats, video, labels, ids):
+    """Loss, (batch_stats, aux_out) and gradients of one micro-batch of b clips."""
     example_keys = jax.vmap(jax.random.fold_in, (None, 0))(step_key, ids)
-    views, speeds = jax.vmap(make_views)(example_keys, video.astype(jnp.float32) / 255.0)
-    # views [b, 2M, L, H, W, C], speeds [b, 2M]. Dropout draws from its own stream: micro-batch
-    # j (whose first example is j) folds in 2**32 - 1 - j, which no example index reaches.
+    views, aux = jax.vmap(method.make_views)(example_keys, video.astype(jnp.float32) / 255.0)
+    # Dropout draws from its own stream: micro-batch j (whose first example is j) folds in
+    # 2**32 - 1 - j, which no example index reaches.
     dropout_key = jax.random.fold_in(step_key,
                                      jnp.uint32(2**32 - 1) - ids.min().astype(jnp.uint32))
-
-    def loss_fn(params):
-      features, updates = model.apply(
-          {"params": params, "batch_stats": batch_stats},
-          views.reshape((-1,) + views.shape[2:]), train=True, mutable=["batch_stats"],
-          rngs={"dropout": dropout_key})
-      loss = simper.simper_loss(
-          features.reshape(views.shape[:3]), speeds, similarity=s.similarity,
-          label_dist=s.label_dist, label_temperature=s.label_temperature,
-          feature_temperature=s.feature_temperature, fps=config.data.fps)
-      return loss, updates.get("batch_stats", batch_stats)  # none in BN-free models
-
+    encode = make_encode(model, dropout_key)
+    loss_fn = lambda params: method.loss(params, batch_stats, state.extra, encode, views, aux,
+                                         labels, state.step)
     return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
   accum = config.get("grad_accum_steps", 1)
   if accum == 1:
-    (loss, batch_stats), grads = loss_and_grads(state.params, state.batch_stats,
-                                                batch["video"], example_ids)
+    (loss, (batch_stats, aux_out)), grads = loss_and_grads(
+        state.params, state.batch_stats, batch["video"], batch["label"], example_ids)
   else:
     # Micro-batch j holds examples j, j + k, j + 2k, ... (k = accum): a reshape that keeps
     # each device's rows on that device, so every micro-batch is spread over all devices.
     def split(x):
       return jnp.swapaxes(x.reshape((batch_size // accum, accum) + x.shape[1:]), 0, 1)
 
+    def unsplit(x):  # [accum, b, ...] back to example order [B, ...]
+      return jnp.swapaxes(x, 0, 1).reshape((batch_size,) + x.shape[2:])
+
     def accumulate(carry, micro):
       loss_sum, grad_sum, batch_stats = carry
-      (loss, batch_stats), grads = loss_and_grads(state.params, batch_stats, *micro)
-      return (loss_sum + loss, jax.tree.map(jnp.add, grad_sum, grads), batch_stats), None
+      (loss, (batch_stats, aux_out)), grads = loss_and_grads(state.params, batch_stats, *micro)
+      return (loss_sum + loss, jax.tree.map(jnp.add, grad_sum, grads), batch_stats), aux_out
 
     zeros = jax.tree.map(jnp.zeros_like, state.params)
-    (loss_sum, grad_sum, batch_stats), _ = jax.lax.scan(
+    (loss_sum, grad_sum, batch_stats), aux_outs = jax.lax.scan(
         accumulate, (jnp.zeros((), jnp.float32), zeros, state.batch_stats),
-        (split(batch["video"]), split(example_ids)))
+        (split(batch["video"]), split(batch["label"]), split(example_ids)))
     # The loss is a mean over clips and micro-batches are equal-sized: the mean of the
     # micro-batch means (and of their gradients) is the full batch's.
     loss, grads = loss_sum / accum, jax.tree.map(lambda g: g / accum, grad_sum)
+    aux_out = {"per_example": jax.tree.map(unsplit, aux_outs["per_example"]),
+               "latest": jax.tree.map(lambda x: x[-1], aux_outs["latest"])}
 
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
-  new_state = TrainState(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                         batch_stats=batch_stats, opt_state=opt_state)
+  params = optax.apply_updates(state.params, updates)
+  new_state = TrainState(step=state.step + 1, params=params, batch_stats=batch_stats,
+                         opt_state=opt_state,
+                         extra=method.update_extra(state.extra, params, batch_stats, aux_out,
+                                                   state.step))
   return new_state, {"loss": loss, "learning_rate": schedule(state.step)}
 
 
@@ -300,7 +308,7 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, config,
 # Train and evaluate.
 # ---------------------------------------------------------------------------------------------
 def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
-  """Trains SimPer, resuming from the latest checkpoint in `workdir` if there is one.
+  """Trains `config.method`, resuming from the latest checkpoint in `workdir` if there is one.
 
   Args:
     config: see configs/rotating_digits.py for every field.
@@ -324,25 +332,31 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   builder = pipeline.get_builder(config.data, log=log)
   log(f"Workdir: {workdir}")
   sources = builder.as_data_source()
-  train_source = sources["train"]
+  fraction = methods.train_fraction(config)
+  train_source = (sources["train"] if fraction == 1 else
+                  pipeline.Subset.of_fraction(sources["train"], fraction, config.seed))
   data_iterator = pipeline.train_iterator(
       train_source, global_batch_size=config.batch_size, seed=config.seed,
       label_key=config.data.label_key, read_threads=config.data.read_threads)
   steps_per_epoch = len(train_source) // config.batch_size
   total_steps = config.get("num_steps") or config.num_epochs * steps_per_epoch
-  log(f"Data: {len(train_source)} training clips of {builder.info.features['video'].shape}, "
-      f"{steps_per_epoch} steps/epoch, {total_steps} steps on {len(devices)} "
-      f"{devices[0].platform} device(s) in {jax.process_count()} process(es), mesh "
-      f"{dict(mesh.shape)}.")
+  log(f"Data: {len(train_source)} training clips of {builder.info.features['video'].shape}"
+      f"{f' ({100 * fraction:g} % of the split)' if fraction < 1 else ''}, {steps_per_epoch} "
+      f"steps/epoch, {total_steps} steps on {len(devices)} {devices[0].platform} device(s) in "
+      f"{jax.process_count()} process(es), mesh {dict(mesh.shape)}.")
 
-  # --- Model, optimizer, sharded state ---------------------------------------------------------
+  # --- Method, model, optimizer, sharded state -------------------------------------------------
+  label_stats = (pipeline.label_stats(train_source, config.data.label_key, seed=config.seed)
+                 if methods.needs_labels(config) else {})
+  method = methods.get(config.method).build(config, total_steps=total_steps, **label_stats)
   model = make_model(config)
   schedule = make_schedule(config, steps_per_epoch)
   tx = optax.adam(schedule)
   init_key, augment_key = jax.random.split(jax.random.key(config.seed))
-  sample_shape = (1, config.simper.window) + builder.info.features["video"].shape[1:]
+  sample_shape = (1, method.window) + builder.info.features["video"].shape[1:]
 
-  init_state = functools.partial(init_train_state, model=model, tx=tx, sample_shape=sample_shape)
+  init_state = functools.partial(init_train_state, model=model, tx=tx, sample_shape=sample_shape,
+                                 method=method)
 
   # Shardings come from the state's shapes: replicated on ('data',), split over 'fsdp'.
   abstract_state = jax.eval_shape(init_state, init_key)
@@ -352,8 +366,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
       state_sharding)
 
   step_fn = jax.jit(
-      functools.partial(train_step, model=model, tx=tx, schedule=schedule, config=config,
-                        augment_key=augment_key),
+      functools.partial(train_step, model=model, tx=tx, schedule=schedule, method=method,
+                        config=config, augment_key=augment_key),
       in_shardings=(state_sharding, batch_sharding), out_shardings=(state_sharding, replicated),
       donate_argnums=0)
 
@@ -367,9 +381,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
       _truncate_metrics(workdir, int(state.step))
   else:
     state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
-    num_params = sum(x.size for x in jax.tree.leaves(state.params))
-    log(f"Initialized {config.model.name} with {num_params:,} parameters "
-        f"({time.time() - started:.1f} s).")
+    count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))
+    log(f"Initialized {config.method} with {config.model.name} "
+        f"({count(state.params['encoder']):,} parameters; heads "
+        f"{count(state.params['heads']):,}) in {time.time() - started:.1f} s.")
 
   # Compiled ahead of the loop, so the wait has its own line (minutes for the paper's
   # config on a CPU) and the step rates below measure steps only.
@@ -469,7 +484,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   """Trains (resuming if possible), then evaluates; results also go to workdir/results.json."""
   state, _, ctx = train(config, workdir, devices)
   return evaluate_encoder(config, workdir, ctx["model"],
-                          {"params": state.params, "batch_stats": state.batch_stats},
+                          {"params": state.params["encoder"],
+                           "batch_stats": state.batch_stats["encoder"]},
                           ctx["sources"], ctx["sharding"], step=int(state.step),
                           writer=ctx["writer"])
 
@@ -483,7 +499,7 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   """
   t0 = time.time()
   heart_rate = config.eval.get("protocol", "frequency") == "heart_rate"
-  keys = ("ppg", "video_id", "clip_index") if heart_rate else ()
+  keys = ("ppg", "video_id", "clip_index", "fps") if heart_rate else ()
   encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
   log(f"\nEvaluating the encoder of step {step}: feature signals of the {len(sources['train'])} "
       f"train and {len(sources['test'])} test clips ...")
@@ -499,13 +515,14 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
     results = evaluate.evaluate_heart_rate(
         features["train"], features["test"], fps=config.data.fps, band=tuple(config.eval.band),
         probe_l2=config.eval.probe_l2,
-        window=round(window * config.data.fps) if window else None)
+        window=round(window * config.data.fps) if window else None,
+        knn_similarity=config.eval.knn_similarity)
   else:
     results = evaluate.evaluate_signals(
         features["train"]["signals"], features["train"]["label"], features["test"]["signals"],
         features["test"]["label"], fps=config.data.fps, band=tuple(config.eval.band),
         probe_input=config.eval.probe_input, probe_l2=config.eval.probe_l2,
-        fft_harmonic=config.eval.fft_harmonic)
+        fft_harmonic=config.eval.get("fft_harmonic"), knn_similarity=config.eval.knn_similarity)
   for fraction in config.eval.get("finetune_fractions", ()):
     results[f"finetune_{100 * fraction:g}%"] = finetune_and_test(
         config, model, variables, sources, features, fraction, batch_sharding)
@@ -515,7 +532,9 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
       f"{evaluate.format_table(results)}")
   if jax.process_index() == 0:
     path, replaced = evaluate.write_results(
-        workdir, {"step": step, "label": config.data.label_key, "unit": unit, "test": results})
+        workdir, {"step": step, "method": config.method, "label": config.data.label_key,
+                  "unit": unit, "fft_harmonic": results["fft"].get("harmonic", 1),
+                  "test": results})
     log(f"Wrote {path}." + (f" {replaced}" if replaced else ""))
     if writer:
       for readout, metrics in results.items():

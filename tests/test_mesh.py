@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from configs import scamps
+from simper_jax import methods
 from simper_jax import sharding
 from simper_jax import train
 from tiny import tiny_config
@@ -27,16 +28,16 @@ def test_fsdp_shards_the_state_and_gives_the_same_loss(data_dir, tmp_path):
   np.testing.assert_allclose([l for _, l in fsdp], [l for _, l in data_only], rtol=1e-5)
   # Conv_0's kernel [5, 3, 3, 1, 2] is split in two along its last (only even) dimension;
   # its Adam moments alike; a [1]-sized bias cannot be split and stays replicated.
-  kernel = fsdp_state.params["Conv_0"]["kernel"]
+  kernel = fsdp_state.params["encoder"]["Conv_0"]["kernel"]
   assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, None, None, None, "fsdp")
   assert kernel.addressable_shards[0].data.shape == (5, 3, 3, 1, 1)
   adam = fsdp_state.opt_state[0]
-  assert adam.mu["Conv_0"]["kernel"].sharding.spec == kernel.sharding.spec
-  assert fsdp_state.params["Conv_1"]["bias"].sharding.is_fully_replicated
-  assert state.params["Conv_0"]["kernel"].sharding.is_fully_replicated  # ('data',) mesh
+  assert adam.mu["encoder"]["Conv_0"]["kernel"].sharding.spec == kernel.sharding.spec
+  assert fsdp_state.params["encoder"]["Conv_1"]["bias"].sharding.is_fully_replicated
+  assert state.params["encoder"]["Conv_0"]["kernel"].sharding.is_fully_replicated  # ('data',) mesh
   # The split kernel ends where the replicated one does (leaves whose gradient is only
   # rounding noise may not: see NOISE_DRIVEN in test_multihost.py).
-  np.testing.assert_allclose(np.asarray(kernel), np.asarray(state.params["Conv_0"]["kernel"]),
+  np.testing.assert_allclose(np.asarray(kernel), np.asarray(state.params["encoder"]["Conv_0"]["kernel"]),
                              rtol=1e-5, atol=1e-6)
 
 
@@ -72,11 +73,12 @@ def _loss_and_gradient(config, batch):
   that the parameter change is minus the gradient; (loss, gradient pytree)."""
   model = train.make_model(config)
   tx = optax.sgd(1.0)
-  sample_shape = (1, config.simper.window) + batch["video"].shape[2:]
-  state = train.init_train_state(jax.random.key(0), model, tx, sample_shape)
+  method = methods.get(config.method).build(config, total_steps=10)
+  sample_shape = (1, method.window) + batch["video"].shape[2:]
+  state = train.init_train_state(jax.random.key(0), model, tx, sample_shape, method)
   step = jax.jit(functools.partial(train.train_step, model=model, tx=tx,
-                                   schedule=optax.constant_schedule(1.0), config=config,
-                                   augment_key=jax.random.key(1)))
+                                   schedule=optax.constant_schedule(1.0), method=method,
+                                   config=config, augment_key=jax.random.key(1)))
   new_state, metrics = step(state, batch)
   return float(metrics["loss"]), jax.tree.map(jnp.subtract, state.params, new_state.params)
 
@@ -118,5 +120,5 @@ def test_a_run_resumes_on_another_mesh(data_dir, tmp_path):
   assert [s for s, _ in resumed] == [3, 4]
   np.testing.assert_allclose([l for _, l in resumed], [l for _, l in straight[2:]], rtol=1e-5)
   # Saved replicated, restored split over 'fsdp'.
-  assert state.params["Conv_0"]["kernel"].sharding.spec == jax.sharding.PartitionSpec(
+  assert state.params["encoder"]["Conv_0"]["kernel"].sharding.spec == jax.sharding.PartitionSpec(
       None, None, None, None, "fsdp")

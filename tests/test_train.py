@@ -26,7 +26,7 @@ def params_of(state):
 def test_tiny_run_end_to_end_and_load_encoder(data_dir, tmp_path):
   workdir = str(tmp_path / "run")
   results = train.train_and_evaluate(tiny_config(data_dir), workdir)
-  assert set(results) == {"fft", "linear_probe", "train_mean"}
+  assert set(results) == {"fft", "1nn", "linear_probe", "train_mean"}
   with open(os.path.join(workdir, "results.json")) as f:
     saved = json.load(f)
   assert saved["step"] == 6 and saved["test"]["fft"]["mae"] == results["fft"]["mae"]
@@ -34,9 +34,11 @@ def test_tiny_run_end_to_end_and_load_encoder(data_dir, tmp_path):
 
   module, variables = checkpoint.load_encoder(workdir)
   assert set(variables) == {"params", "batch_stats"}
-  # The FFT readout's settings travel with the encoder (the README's snippet reads them).
+  # The FFT readout's settings travel with the encoder (the README's snippet reads them); the
+  # harmonic, chosen on the training split, from results.json.
+  assert saved["fft_harmonic"] == results["fft"]["harmonic"] in (1, 2, 3)
   assert checkpoint.readout_settings(workdir) == {"fps": 30.0, "band": (0.5, 5.0),
-                                                  "harmonic": 2}
+                                                  "harmonic": saved["fft_harmonic"]}
   video = np.random.default_rng(0).uniform(size=(2, 24, 8, 8, 1)).astype(np.float32)
   signals = module.apply(variables, video)
   assert signals.shape == (2, 24)
@@ -51,7 +53,7 @@ def test_same_seed_same_loss_on_one_and_eight_devices(data_dir, tmp_path):
   state8, eight, _ = train.train(config, str(tmp_path / "eight"))
   assert [s for s, _ in one] == [1, 2, 3]
   np.testing.assert_allclose(one[-1][1], eight[-1][1], rtol=1e-5)
-  assert len(state8.params["Conv_0"]["kernel"].sharding.device_set) == 8
+  assert len(state8.params["encoder"]["Conv_0"]["kernel"].sharding.device_set) == 8
 
 
 def test_resume_after_step_2_matches_an_uninterrupted_run(data_dir, tmp_path):
@@ -123,7 +125,7 @@ def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir
   state, _, _ = train.train(tiny_config(data_dir, num_steps=steps, checkpoint_every=1000),
                             str(tmp_path / "uninterrupted"))
   _, resumed = checkpoint.load_encoder(str(tmp_path / "stopped"))
-  for a, b in zip(jax.tree.leaves(resumed["params"]), jax.tree.leaves(params_of(state))):
+  for a, b in zip(jax.tree.leaves(resumed["params"]), jax.tree.leaves(params_of(state)["encoder"])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

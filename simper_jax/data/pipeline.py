@@ -6,6 +6,7 @@ converts them on the device.
 
 import importlib
 import logging
+import math
 import os
 import time
 from typing import Iterator
@@ -128,6 +129,39 @@ def _prepare(builder, data_config, data_dir: str, synthetic_spec) -> None:
     builder.check_manual_dir(manual_dir)  # a clear error before TFDS starts anything
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=manual_dir))
+
+
+class Subset:
+  """A random-access view of some examples of a data source, in their original order."""
+
+  def __init__(self, source, indices):
+    self.source, self.indices = source, [int(i) for i in indices]
+
+  @classmethod
+  def of_fraction(cls, source, fraction: float, seed: int) -> "Subset":
+    """ceil(fraction · N) examples chosen by `seed` — the rule fine-tuning uses to choose
+    its labelled clips (`simper_jax.finetune`), so the same fraction means the same clips."""
+    rng = np.random.default_rng([seed, int(round(fraction * 1e6))])
+    count = max(1, math.ceil(fraction * len(source)))
+    return cls(source, np.sort(rng.permutation(len(source))[:count]))
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, index):
+    return self.source[self.indices[index]]
+
+  def __getitems__(self, indices):
+    return self.source.__getitems__([self.indices[i] for i in indices])
+
+
+def label_stats(source, label_key: str, seed: int, max_examples: int = 512) -> dict:
+  """{'label_mean', 'label_std'} of the training labels, from at most `max_examples` clips
+  chosen by `seed` (reading a whole large split only for two numbers would take minutes)."""
+  order = np.random.default_rng(seed).permutation(len(source))[:max_examples]
+  labels = np.asarray([example[label_key] for example in
+                       source.__getitems__([int(i) for i in order])], np.float64)
+  return {"label_mean": float(labels.mean()), "label_std": float(labels.std()) or 1.0}
 
 
 def _to_batch(label_key: str):

@@ -1,10 +1,13 @@
 """SimPer: views at M speeds and the generalized InfoNCE over them (docs/method.md §2, §5)."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 from simper_jax import augment
 from simper_jax import similarity as similarity_lib
+from simper_jax.methods import base
 
 Array = jnp.ndarray
 
@@ -84,3 +87,45 @@ def make_views(key: Array, clip: Array, *, num_speeds: int, speed_range: tuple[f
     return augment.invariant(invariant_key, frames, **augment_kwargs)
 
   return jax.vmap(one_view)(view_keys, speeds), speeds
+
+
+def check_config(config, fail) -> None:
+  """Raises through `fail(field, expected)` for a `config.simper` that cannot work."""
+  s = config.simper
+  if not (isinstance(s.num_speeds, int) and s.num_speeds >= 2):
+    fail("simper.num_speeds", "SimPer contrasts M >= 2 speeds.")
+  lo, hi = s.speed_range
+  if not lo < hi:
+    fail("simper.speed_range", "expected (low, high) with 0 < low < high: speeds must differ.")
+  if not 1 <= s.window <= config.data.builder.num_frames:
+    fail("simper.window", f"expected 1 <= window <= the clip length "
+                          f"data.builder.num_frames={config.data.builder.num_frames}.")
+  if s.similarity not in similarity_lib.SIMILARITIES:
+    fail("simper.similarity", f"expected one of {similarity_lib.SIMILARITIES}.")
+  if s.label_dist not in LABEL_DISTANCES:
+    fail("simper.label_dist", f"expected one of {LABEL_DISTANCES}.")
+  for field in ("label_temperature", "feature_temperature"):
+    if not s[field] > 0:
+      fail(f"simper.{field}", "expected a positive number.")
+
+
+def build(config, **unused_context) -> base.Method:
+  """SimPer has no heads and no state besides the encoder: its loss reads the feature
+  signals of the 2M views directly."""
+  s = config.simper
+  make = functools.partial(make_views, num_speeds=s.num_speeds,
+                           speed_range=tuple(s.speed_range), window=s.window,
+                           **config.augment.to_dict())
+
+  def loss(params, batch_stats, extra, encode, views, speeds, labels, step):
+    del extra, labels, step
+    signals, encoder_stats = encode(params["encoder"], batch_stats["encoder"],
+                                    views.reshape((-1,) + views.shape[2:]))
+    value = simper_loss(signals.reshape(views.shape[:3]), speeds, similarity=s.similarity,
+                        label_dist=s.label_dist, label_temperature=s.label_temperature,
+                        feature_temperature=s.feature_temperature, fps=config.data.fps)
+    return value, ({**batch_stats, "encoder": encoder_stats}, base.no_aux_out())
+
+  return base.Method(window=s.window, make_views=make,
+                     init_heads=lambda key, length: base.init_heads(key, length),
+                     loss=loss)
