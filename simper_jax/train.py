@@ -348,7 +348,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   # --- Method, model, optimizer, sharded state -------------------------------------------------
   label_stats = (pipeline.label_stats(train_source, config.data.label_key, seed=config.seed)
                  if methods.needs_labels(config) else {})
-  method = methods.get(config.method).build(config, total_steps=total_steps, **label_stats)
+  # Schedules (the learning rate's, BYOL's momentum) run over the nominal length in epochs:
+  # num_steps, which cuts a run short or stops it to resume later, must not change them
+  # (configs with num_epochs=0 are measured in num_steps alone).
+  method = methods.get(config.method).build(
+      config, total_steps=config.num_epochs * steps_per_epoch or total_steps, **label_stats)
   model = make_model(config)
   schedule = make_schedule(config, steps_per_epoch)
   tx = optax.adam(schedule)

@@ -2,7 +2,7 @@
 
 Two views of a clip (as SimCLR's). Online: encoder → projector → predictor; target: an EMA of
 the online encoder and projector, whose momentum rises from `byol.base_momentum` (0.996) to 1
-on a cosine over the run. Loss: the normalized MSE (2 − 2·cos) of each view's prediction
+on a cosine over the run's nominal length (num_epochs, as the learning rate's schedule). Loss: the normalized MSE (2 − 2·cos) of each view's prediction
 against the target projection of the other view, both directions summed. The target's weights
 and its own BatchNorm statistics live in the train state's `extra` (checkpointed).
 """
