@@ -206,8 +206,10 @@ def make_model(config: ml_collections.ConfigDict):
 
 def init_train_state(key: jax.Array, model, tx, sample_shape, method) -> TrainState:
   """Fresh state for `model` and `method`'s heads on views of `sample_shape` [1, L, H, W, C]."""
-  encoder_key, heads_key, extra_key = jax.random.split(key, 3)
-  encoder = model.init(encoder_key, jnp.zeros(sample_shape, jnp.float32), train=False)
+  # The encoder draws from `key` itself, as it did before methods were pluggable, so a SimPer
+  # run is the same run as before; heads and extra state draw from their own folds.
+  heads_key, extra_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+  encoder = model.init(key, jnp.zeros(sample_shape, jnp.float32), train=False)
   heads = method.init_heads(heads_key, sample_shape[1])
   params = {"encoder": encoder["params"], "heads": heads["params"]}
   batch_stats = {"encoder": encoder.get("batch_stats", {}), "heads": heads["batch_stats"]}
