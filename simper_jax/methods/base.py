@@ -98,6 +98,15 @@ def apply_mlp(module: MLP, params, batch_stats, x: Array) -> tuple[Array, Any]:
   return out, updates["batch_stats"]
 
 
+def encode_and_project(projector: MLP, params, batch_stats, encode, video: Array):
+  """video [n, L, H, W, C] -> (projections [n, D], new batch statistics of the encoder and the
+  projector, as {'encoder': ..., 'heads': {'projector': ...}})."""
+  signals, encoder_stats = encode(params["encoder"], batch_stats["encoder"], video)
+  z, projector_stats = apply_mlp(projector, params["heads"]["projector"],
+                                 batch_stats["heads"]["projector"], signals)
+  return z, {"encoder": encoder_stats, "heads": {"projector": projector_stats}}
+
+
 # ---------------------------------------------------------------------------------------------
 # Losses.
 # ---------------------------------------------------------------------------------------------
@@ -173,6 +182,19 @@ def two_views(key: Array, clip: Array, *, window: int, augment_kwargs: dict) -> 
   views = jax.vmap(lambda k: augmented_window(k, clip, window, augment_kwargs))(
       jax.random.split(key, 2))
   return views, {}
+
+
+def check_window(fail, config, block: str) -> None:
+  window = config[block].window
+  if not (isinstance(window, int) and 1 <= window <= config.data.builder.num_frames):
+    fail(f"{block}.window", f"expected 1 <= window <= the clip length "
+                            f"data.builder.num_frames={config.data.builder.num_frames}.")
+
+
+def check_in_batch_negatives(fail, config, method: str) -> None:
+  if config.batch_size < 2:
+    fail("batch_size", f"{method}'s negatives are the other clips of the batch; expected at "
+                       f"least 2 clips.")
 
 
 def check_positive(fail, config_block, prefix: str, *fields: str) -> None:

@@ -7,6 +7,8 @@ against the target projection of the other view, both directions summed. The tar
 and its own BatchNorm statistics live in the train state's `extra` (checkpointed).
 """
 
+import functools
+
 import jax
 
 from simper_jax.methods import base
@@ -14,9 +16,7 @@ from simper_jax.methods import base
 
 def check_config(config, fail) -> None:
   c = config.byol
-  if not 1 <= c.window <= config.data.builder.num_frames:
-    fail("byol.window", f"expected 1 <= window <= the clip length "
-                        f"data.builder.num_frames={config.data.builder.num_frames}.")
+  base.check_window(fail, config, "byol")
   base.check_momentum(fail, c.base_momentum, "byol.base_momentum")
   base.check_widths(fail, c.projector, "byol.projector")
   base.check_widths(fail, c.predictor, "byol.predictor")
@@ -33,11 +33,7 @@ def build(config, *, total_steps: int, **unused_context) -> base.Method:
                            "heads": {"projector": tree["heads"]["projector"]}}
     return {"target": {"params": online(params), "batch_stats": online(batch_stats)}}
 
-  def project(params, batch_stats, encode, video):
-    signals, encoder_stats = encode(params["encoder"], batch_stats["encoder"], video)
-    z, projector_stats = base.apply_mlp(projector, params["heads"]["projector"],
-                                        batch_stats["heads"]["projector"], signals)
-    return z, {"encoder": encoder_stats, "heads": {"projector": projector_stats}}
+  project = functools.partial(base.encode_and_project, projector)
 
   def loss(params, batch_stats, extra, encode, views, aux, labels, step):
     del aux, labels, step

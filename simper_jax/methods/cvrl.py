@@ -44,16 +44,12 @@ def make_views(key, clip, *, window: int, power: float, augment_kwargs: dict):
 
 def check_config(config, fail) -> None:
   c = config.cvrl
-  if not 1 <= c.window <= config.data.builder.num_frames:
-    fail("cvrl.window", f"expected 1 <= window <= the clip length "
-                        f"data.builder.num_frames={config.data.builder.num_frames}.")
+  base.check_window(fail, config, "cvrl")
   base.check_positive(fail, c, "cvrl", "temperature")
   if not (isinstance(c.interval_power, (int, float)) and c.interval_power >= 0):
     fail("cvrl.interval_power", "expected a number >= 0 (0: uniform intervals).")
   base.check_widths(fail, c.projector, "cvrl.projector")
-  if config.batch_size < 2:
-    fail("batch_size", "CVRL's negatives are the other clips of the batch; expected at least "
-                       "2 clips.")
+  base.check_in_batch_negatives(fail, config, "CVRL")
 
 
 def build(config, **unused_context) -> base.Method:

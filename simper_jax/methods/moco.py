@@ -9,6 +9,8 @@ checkpointed and a resumed run continues exactly. MoCo's shuffled BatchNorm is n
 reproduced: under jit the key encoder's BatchNorm sees the whole global batch at once.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -17,9 +19,7 @@ from simper_jax.methods import base
 
 def check_config(config, fail) -> None:
   c = config.moco
-  if not 1 <= c.window <= config.data.builder.num_frames:
-    fail("moco.window", f"expected 1 <= window <= the clip length "
-                        f"data.builder.num_frames={config.data.builder.num_frames}.")
+  base.check_window(fail, config, "moco")
   base.check_positive(fail, c, "moco", "temperature")
   base.check_momentum(fail, c.momentum, "moco.momentum")
   base.check_widths(fail, c.projector, "moco.projector")
@@ -39,11 +39,7 @@ def build(config, **unused_context) -> base.Method:
     return {"target": {"params": params, "batch_stats": batch_stats}, "queue": queue,
             "pointer": jnp.zeros((), jnp.int32)}
 
-  def project(params, batch_stats, encode, video):
-    signals, encoder_stats = encode(params["encoder"], batch_stats["encoder"], video)
-    z, projector_stats = base.apply_mlp(projector, params["heads"]["projector"],
-                                        batch_stats["heads"]["projector"], signals)
-    return z, {"encoder": encoder_stats, "heads": {"projector": projector_stats}}
+  project = functools.partial(base.encode_and_project, projector)
 
   def loss(params, batch_stats, extra, encode, views, aux, labels, step):
     del aux, labels, step

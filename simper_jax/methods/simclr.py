@@ -11,14 +11,10 @@ from simper_jax.methods import base
 
 def check_config(config, fail) -> None:
   c = config.simclr
-  if not 1 <= c.window <= config.data.builder.num_frames:
-    fail("simclr.window", f"expected 1 <= window <= the clip length "
-                          f"data.builder.num_frames={config.data.builder.num_frames}.")
+  base.check_window(fail, config, "simclr")
   base.check_positive(fail, c, "simclr", "temperature")
   base.check_widths(fail, c.projector, "simclr.projector")
-  if config.batch_size < 2:
-    fail("batch_size", "SimCLR's negatives are the other clips of the batch; expected at "
-                       "least 2 clips.")
+  base.check_in_batch_negatives(fail, config, "SimCLR")
 
 
 def build(config, **unused_context) -> base.Method:
@@ -41,10 +37,6 @@ def build(config, **unused_context) -> base.Method:
 def project_two_views(params, batch_stats, encode, projector, views):
   """views [B, 2, L, H, W, C] -> projections [B, 2, D] and the new batch statistics (encoder
   and projector). Both views go through the encoder in one call, so BatchNorm sees them all."""
-  b = views.shape[0]
-  signals, encoder_stats = encode(params["encoder"], batch_stats["encoder"],
-                                  views.reshape((-1,) + views.shape[2:]))
-  z, projector_stats = base.apply_mlp(projector, params["heads"]["projector"],
-                                      batch_stats["heads"]["projector"], signals)
-  stats = {"encoder": encoder_stats, "heads": {"projector": projector_stats}}
-  return z.reshape(b, 2, -1), stats
+  z, stats = base.encode_and_project(projector, params, batch_stats, encode,
+                                     views.reshape((-1,) + views.shape[2:]))
+  return z.reshape(views.shape[0], 2, -1), stats

@@ -22,9 +22,7 @@ def train_fraction(config) -> float:
 
 def check_config(config, fail) -> None:
   c = config.supervised
-  if not 1 <= c.window <= config.data.builder.num_frames:
-    fail("supervised.window", f"expected 1 <= window <= the clip length "
-                              f"data.builder.num_frames={config.data.builder.num_frames}.")
+  base.check_window(fail, config, "supervised")
   if not (isinstance(c.label_fraction, (int, float)) and 0 < c.label_fraction <= 1):
     fail("supervised.label_fraction", "expected a fraction of the training labels in (0, 1].")
   if not config.data.get("label_key"):
