@@ -312,3 +312,17 @@ def test_a_checkpoint_from_before_methods_loads_but_does_not_resume(data_dir, tm
     np.testing.assert_array_equal(a, b)
   with pytest.raises(errors.ConfigError, match="written before methods were pluggable"):
     train.train(tiny_config(data_dir, num_steps=6), workdir)
+
+
+def test_moco_with_gradient_accumulation_enqueues_every_key_of_the_batch(data_dir, tmp_path):
+  # 2 micro-batches of 4 on 4 devices: the keys of both go into the queue, in example order.
+  config = tiny_config(data_dir, method="moco", num_steps=1, grad_accum_steps=2)
+  state, _, _ = train.train(config, str(tmp_path / "accum"), devices=jax.devices()[:4])
+  whole, _, _ = train.train(tiny_config(data_dir, method="moco", num_steps=1),
+                            str(tmp_path / "whole"), devices=jax.devices()[:4])
+  assert int(state.extra["pointer"]) == int(whole.extra["pointer"]) == 8
+  queue, whole_queue = np.asarray(state.extra["queue"]), np.asarray(whole.extra["queue"])
+  # The encoder's BatchNorm sees each micro-batch alone, so keys differ a little; each row
+  # must still be the key of the same clip (nearest row of the whole-batch run).
+  similarity = queue[:8] @ whole_queue[:8].T
+  np.testing.assert_array_equal(np.argmax(similarity, axis=1), np.arange(8))
