@@ -65,7 +65,6 @@ def table(results: dict[str, dict], unit: str) -> str:
 
 def main(argv: Sequence[str]) -> None:
   args, extra = parse_args(argv)
-  os.makedirs(args.workdir, exist_ok=True)
   times_path = os.path.join(args.workdir, TIMES)
   seconds = {}
   if os.path.exists(times_path):
@@ -81,6 +80,7 @@ def main(argv: Sequence[str]) -> None:
           flush=True)
     if args.dry_run or done:
       continue
+    os.makedirs(args.workdir, exist_ok=True)
     started = time.time()
     code = subprocess.run(command, check=False).returncode
     if code:

@@ -114,9 +114,10 @@ def latest_step(workdir: str) -> Optional[int]:
 
 def check_workdir_config(workdir: str, config: ml_collections.ConfigDict, *,
                          evaluating: bool = False) -> None:
-  """Writes workdir/config.json, or checks that a run resuming in `workdir` uses its config.
+  """Checks that a run resuming in (or evaluating) `workdir` uses the config saved there.
 
-  With `evaluating`, only checks (--mode=eval writes no config.json).
+  Writes nothing: `write_workdir_config` saves it once the run has its data, so that a run
+  stopped by a mistake leaves no config.json that would refuse the corrected command.
 
   Raises:
     errors.ConfigError naming every field that differs, when `workdir` was made by another
@@ -143,11 +144,16 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict, *,
       raise errors.ConfigError(
           f"The workdir {workdir} holds a run of a different config ({details}). "
           f"{consequence} the config saved in {path}.")
-  elif jax.process_index() == 0 and not evaluating:
+
+
+def write_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Saves workdir/config.json (process 0) unless it is there already."""
+  path = os.path.join(workdir, "config.json")
+  if jax.process_index() == 0 and not os.path.exists(path):
     # Written whole, then renamed: another process of this run may be reading it right now.
     os.makedirs(workdir, exist_ok=True)
     with open(path + ".tmp", "w") as f:
-      json.dump(current, f, indent=2)
+      json.dump(json.loads(config.to_json_best_effort()), f, indent=2)
     os.replace(path + ".tmp", path)
 
 

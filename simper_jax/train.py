@@ -332,6 +332,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   batch_sharding = sharding.batch_sharding(mesh)
 
   builder = pipeline.get_builder(config.data, log=log)
+  checkpoint.write_workdir_config(workdir, config)
   log(f"Workdir: {workdir}")
   sources = builder.as_data_source()
   fraction = methods.train_fraction(config)

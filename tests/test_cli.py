@@ -104,6 +104,9 @@ def test_a_truncated_prepared_file_is_named_with_how_to_redo_it(data_dir, tmp_pa
   result = run_main(TINY, f"--config.data.data_dir={damaged}", f"--workdir={tmp_path / 'run'}")
   assert_one_line_error(result, f"The prepared train file {path} is damaged")
   assert "Delete the folder" in result.stderr and "prepare it anew" in result.stderr
+  # Nothing is left in the workdir that would refuse the corrected command as "a different
+  # config".
+  assert not (tmp_path / "run" / "config.json").exists()
 
 
 def test_eval_with_another_config_is_refused_and_results_are_untouched(trained, data_dir):
