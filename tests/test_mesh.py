@@ -37,7 +37,8 @@ def test_fsdp_shards_the_state_and_gives_the_same_loss(data_dir, tmp_path):
   assert state.params["encoder"]["Conv_0"]["kernel"].sharding.is_fully_replicated  # ('data',) mesh
   # The split kernel ends where the replicated one does (leaves whose gradient is only
   # rounding noise may not: see NOISE_DRIVEN in test_multihost.py).
-  np.testing.assert_allclose(np.asarray(kernel), np.asarray(state.params["encoder"]["Conv_0"]["kernel"]),
+  np.testing.assert_allclose(np.asarray(kernel),
+                             np.asarray(state.params["encoder"]["Conv_0"]["kernel"]),
                              rtol=1e-5, atol=1e-6)
 
 

@@ -20,7 +20,7 @@ def tiny_config(data_dir):
 def test_tiny_synthetic_scamps_run_end_to_end(tmp_path, capsys):
   workdir = str(tmp_path / "run")
   results = train.train_and_evaluate(tiny_config(tmp_path / "tfds"), workdir)
-  assert set(results) == {"fft", "fft_clip", "linear_probe", "train_mean", "finetune_100%",
+  assert set(results) == {"fft", "fft_clip", "1nn", "linear_probe", "train_mean", "finetune_100%",
                           "finetune_50%"}
   # 2 test videos of 2 clips each: 'fft' is per video, the rest per clip.
   assert results["fft"]["n"] == 2 and results["linear_probe"]["n"] == 4
