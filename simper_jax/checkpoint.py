@@ -105,11 +105,16 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
   return flat
 
 
+def _steps(folder: str) -> list[int]:
+  """The steps of the checkpoints in a checkpoints/ folder, ascending ([] if none)."""
+  return sorted(int(d) for d in os.listdir(folder) if d.isdigit()) if os.path.isdir(
+      folder) else []
+
+
 def latest_step(workdir: str) -> Optional[int]:
   """The newest checkpoint's step in `workdir`, or None; reads the folder, creates nothing."""
-  folder = os.path.join(workdir, "checkpoints")
-  steps = [int(d) for d in os.listdir(folder) if d.isdigit()] if os.path.isdir(folder) else []
-  return max(steps) if steps else None
+  steps = _steps(os.path.join(workdir, "checkpoints"))
+  return steps[-1] if steps else None
 
 
 def check_workdir_config(workdir: str, config: ml_collections.ConfigDict, *,
@@ -232,7 +237,7 @@ def _step_dir(path: str, step: Optional[int]) -> str:
   if os.path.isfile(os.path.join(path, "encoder", "metadata")) or os.path.isdir(
       os.path.join(path, "state")):
     return path
-  steps = sorted(int(d) for d in os.listdir(path) if d.isdigit()) if os.path.isdir(path) else []
+  steps = _steps(path)
   if not steps:
     raise FileNotFoundError(f"No checkpoint under {path}: expected a workdir, its "
                             f"checkpoints/ folder or a checkpoints/<step>/ folder.")

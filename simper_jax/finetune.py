@@ -8,7 +8,6 @@ standard deviation. Any scalar target works (heart rate, frequency, count).
 """
 
 import functools
-import math
 import time
 
 import jax
@@ -18,6 +17,7 @@ import optax
 
 from simper_jax import evaluate
 from simper_jax import sharding as sharding_lib
+from simper_jax.data import pipeline
 from simper_jax.models import heads
 
 
@@ -50,9 +50,8 @@ def finetune(module, variables: dict, source, train_signals: np.ndarray,
   Returns:
     (encoder variables, head variables) after `steps` steps.
   """
-  rng = np.random.default_rng([seed, int(round(fraction * 1e6))])
-  num_labelled = max(1, math.ceil(fraction * len(source)))
-  labelled = np.sort(rng.permutation(len(source))[:num_labelled])
+  labelled, rng = pipeline.fraction_indices(len(source), fraction, seed)
+  num_labelled = len(labelled)
   fps, band = spectrum_band or (None, None)
   head = evaluate.fit_ridge(
       evaluate.spectrum_features(train_signals[labelled], fps=fps, band=band),

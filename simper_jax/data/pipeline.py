@@ -131,6 +131,20 @@ def _prepare(builder, data_config, data_dir: str, synthetic_spec) -> None:
       manual_dir=manual_dir))
 
 
+def fraction_indices(num_examples: int, fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.random.Generator]:
+  """The one rule for "a fraction of the training split" (fine-tuning's labelled clips, the
+  supervised reference's training clips): ceil(fraction · N) indices, at least one, drawn by
+  `seed` and `fraction` and sorted, so the same fraction means the same clips.
+
+  Returns:
+    (indices, the generator after the draw: fine-tuning goes on drawing its batches from it).
+  """
+  rng = np.random.default_rng([seed, int(round(fraction * 1e6))])
+  count = max(1, math.ceil(fraction * num_examples))
+  return np.sort(rng.permutation(num_examples)[:count]), rng
+
+
 class Subset:
   """A random-access view of some examples of a data source, in their original order."""
 
@@ -139,11 +153,8 @@ class Subset:
 
   @classmethod
   def of_fraction(cls, source, fraction: float, seed: int) -> "Subset":
-    """ceil(fraction · N) examples chosen by `seed` — the rule fine-tuning uses to choose
-    its labelled clips (`simper_jax.finetune`), so the same fraction means the same clips."""
-    rng = np.random.default_rng([seed, int(round(fraction * 1e6))])
-    count = max(1, math.ceil(fraction * len(source)))
-    return cls(source, np.sort(rng.permutation(len(source))[:count]))
+    """The examples `fraction_indices` chooses."""
+    return cls(source, fraction_indices(len(source), fraction, seed)[0])
 
   def __len__(self) -> int:
     return len(self.indices)
