@@ -2,14 +2,16 @@
 
 import importlib
 
-MODELS = ("featurizer3d", "tscan")
+# Model name -> module in simper_jax/models/.
+_MODULES = {"featurizer3d": "featurizer3d", "tscan": "tscan", "resnet3d18": "resnet3d"}
+MODELS = tuple(_MODULES)
 
 
 def get(name: str):
-  """Returns the `Model` class of `simper_jax.models.<name>`."""
+  """Returns the `Model` class of the model called `name` (one of MODELS)."""
   if name not in MODELS:
     raise ValueError(f"Unknown model {name!r}; expected one of {MODELS}.")
-  return importlib.import_module(f"simper_jax.models.{name}").Model
+  return importlib.import_module(f"simper_jax.models.{_MODULES[name]}").Model
 
 
 def model_kwargs(model_config) -> dict:
