@@ -201,13 +201,14 @@ def nearest_neighbour(train_signals: np.ndarray, train_labels: np.ndarray,
   return np.asarray(train_labels)[np.concatenate(indices)]
 
 
-def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, fps: float,
-                     band, probe_input: str, probe_l2: float, fft_harmonic: int | None = 1,
-                     knn_similarity: str = "max_xcorr") -> dict:
-  """All readouts of one encoder; returns {readout: metrics} on the test split.
+def readout_predictions(train_signals, train_labels, test_signals, *, fps: float, band,
+                        probe_input: str, probe_l2: float, fft_harmonic: int | None = 1,
+                        knn_similarity: str = "max_xcorr", fft: bool = True) -> dict:
+  """Every readout's predictions for the test clips: {readout: [M]}, and 'harmonic' (the FFT
+  readout's) when `fft`.
 
-  `fft_harmonic` None: chosen on the training split (`choose_fft_harmonic`); the harmonic
-  used is `results['fft']['harmonic']`.
+  `fft_harmonic` None: chosen on the training split (`choose_fft_harmonic`). `fft=False` leaves
+  the FFT readout out, for targets that are not a frequency.
   """
   if probe_input == "spectrum":
     make_inputs = spectrum_features
@@ -217,19 +218,94 @@ def evaluate_signals(train_signals, train_labels, test_signals, test_labels, *, 
     raise ValueError(f"Unknown eval.probe_input {probe_input!r}; expected 'spectrum' or "
                      f"'signal'.")
   head = fit_ridge(make_inputs(train_signals), train_labels, probe_l2)
-  predict = lambda inputs: np.asarray(heads.LinearHead().apply(head, inputs))
-  if fft_harmonic is None:
-    fft_harmonic = choose_fft_harmonic(train_signals, train_labels, fps, band)
-  return {
-      "fft": {**regression_metrics(fft_frequency(test_signals, fps, band, fft_harmonic),
-                                   test_labels), "harmonic": fft_harmonic},
-      "1nn": regression_metrics(nearest_neighbour(train_signals, train_labels, test_signals,
-                                                  similarity=knn_similarity, fps=fps),
-                                test_labels),
-      "linear_probe": regression_metrics(predict(make_inputs(test_signals)), test_labels),
-      "train_mean": regression_metrics(np.full_like(test_labels, train_labels.mean()),
-                                       test_labels),
-  }
+  predictions = {}
+  if fft:
+    if fft_harmonic is None:
+      fft_harmonic = choose_fft_harmonic(train_signals, train_labels, fps, band)
+    predictions["fft"] = fft_frequency(test_signals, fps, band, fft_harmonic)
+    predictions["harmonic"] = fft_harmonic
+  predictions["1nn"] = nearest_neighbour(train_signals, train_labels, test_signals,
+                                         similarity=knn_similarity, fps=fps)
+  predictions["linear_probe"] = np.asarray(heads.LinearHead().apply(head,
+                                                                    make_inputs(test_signals)))
+  predictions["train_mean"] = np.full(len(test_signals), np.mean(train_labels), np.float32)
+  return predictions
+
+
+def evaluate_signals(train_signals, train_labels, test_signals, test_labels, **kwargs) -> dict:
+  """All readouts of one encoder (`readout_predictions`, same arguments); returns {readout:
+  metrics} on the test split, the FFT readout's with its 'harmonic'."""
+  predictions = readout_predictions(train_signals, train_labels, test_signals, **kwargs)
+  harmonic = predictions.pop("harmonic", None)
+  results = {name: regression_metrics(pred, test_labels) for name, pred in predictions.items()}
+  if harmonic is not None:
+    results["fft"]["harmonic"] = harmonic
+  return results
+
+
+def segment_fft_frequency(signals: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                          fps: float, band, harmonic: int = 1) -> np.ndarray:
+  """The FFT readout on the frames of each clip inside its repetition segment (a Countix
+  window can hold frames around the segment, which repeat nothing); clips with fewer than
+  `MIN_SEGMENT_FRAMES` such frames use the whole window.
+
+  Args:
+    signals: [N, T]; starts, lengths: [N] first frame and number of frames inside the segment.
+  Returns:
+    [N] frequencies, Hz.
+  """
+  starts, lengths = np.asarray(starts, int), np.asarray(lengths, int)
+  lengths = np.where(lengths < MIN_SEGMENT_FRAMES, signals.shape[1], lengths)
+  starts = np.where(lengths == signals.shape[1], 0, starts)
+  out = np.empty(len(signals))
+  for length in np.unique(lengths):  # one periodogram per segment length present
+    rows = np.flatnonzero(lengths == length)
+    frames = starts[rows, None] + np.arange(length)
+    out[rows] = fft_frequency(signals[rows[:, None], frames], fps, band, harmonic)
+  return out
+
+
+MIN_SEGMENT_FRAMES = 8
+
+
+def counting_metrics(frequency: np.ndarray, duration: np.ndarray, count: np.ndarray) -> dict:
+  """RepNet's counting metrics of a predicted repetition frequency (Hz) over segments of
+  `duration` seconds with true `count`s. The predicted count is round(frequency × duration):
+  a count is a whole number.
+
+  Returns:
+    {'count_mae': mean |ĉ − c| / c (RepNet's normalized MAE), 'obo': share with |ĉ − c| ≤ 1}.
+  """
+  count = np.asarray(count, np.float64)
+  predicted = np.round(np.asarray(frequency, np.float64) * np.asarray(duration, np.float64))
+  error = np.abs(predicted - count)
+  return {"count_mae": float(np.mean(error / count)), "obo": float(np.mean(error <= 1))}
+
+
+def evaluate_counting(train: dict, test: dict, *, fps: float, band, probe_input: str,
+                      probe_l2: float | None, fft_harmonic: int | None,
+                      knn_similarity: str) -> dict:
+  """Repetition counting (Countix): each readout predicts the repetition frequency; its
+  metrics are the frequency's (MAE etc., Hz) and the count's (`counting_metrics`).
+
+  Args:
+    train, test: `compute_features` outputs with 'signals', 'label' (frequency), 'count',
+      'duration', 'segment_start' and 'segment_frames'.
+  """
+  predictions = readout_predictions(train["signals"], train["label"], test["signals"], fps=fps,
+                                    band=band, probe_input=probe_input, probe_l2=probe_l2,
+                                    knn_similarity=knn_similarity, fft=False)
+  segment_fft = lambda split, h: segment_fft_frequency(
+      split["signals"], split["segment_start"], split["segment_frames"], fps, band, h)
+  if fft_harmonic is None:  # chosen on the training split, as choose_fft_harmonic does
+    fft_harmonic = HARMONICS[int(np.argmin([np.mean(np.abs(segment_fft(train, h) - train["label"]))
+                                            for h in HARMONICS]))]
+  predictions = {"fft": segment_fft(test, fft_harmonic), **predictions}
+  results = {name: {**regression_metrics(pred, test["label"]),
+                    **counting_metrics(pred, test["duration"], test["count"])}
+             for name, pred in predictions.items()}
+  results["fft"]["harmonic"] = fft_harmonic
+  return results
 
 
 def evaluate_heart_rate(train: dict, test: dict, *, fps: float, band, probe_l2: float | None,
@@ -271,13 +347,48 @@ def evaluate_heart_rate(train: dict, test: dict, *, fps: float, band, probe_l2: 
   }
 
 
+# eval.protocol -> the per-clip fields its readouts need besides the video and the label.
+PROTOCOL_KEYS = {
+    "frequency": (),  # the label is a frequency (RotatingDigits)
+    "heart_rate": ("ppg", "video_id", "clip_index", "fps"),  # rPPG HR protocol per video
+    "counting": ("count", "duration", "segment_start", "segment_frames"),  # Countix
+    "regression": (),  # a label that is not a frequency (LST): no FFT readout
+}
+PROTOCOLS = tuple(PROTOCOL_KEYS)
+
+
+def evaluate_protocol(eval_config, fps: float, train: dict, test: dict) -> dict:
+  """The readouts of `eval_config.protocol` on `compute_features` outputs: {readout: metrics}."""
+  e = eval_config
+  protocol = e.get("protocol", "frequency")
+  common = dict(fps=fps, band=tuple(e.band), probe_l2=e.probe_l2,
+                knn_similarity=e.knn_similarity)
+  if protocol == "heart_rate":
+    window = e.get("window_seconds")
+    return evaluate_heart_rate(train, test, window=round(window * fps) if window else None,
+                               **common)
+  signal_readouts = dict(probe_input=e.probe_input, fft_harmonic=e.get("fft_harmonic"),
+                         **common)
+  if protocol == "counting":
+    return evaluate_counting(train, test, **signal_readouts)
+  return evaluate_signals(train["signals"], train["label"], test["signals"], test["label"],
+                          fft=protocol == "frequency", **signal_readouts)
+
+
 def format_table(results: dict, unit: str = "") -> str:
-  """A plain-text table, one row per readout."""
-  lines = [f"{'readout':<16}{'n':>6}{'MAE' + unit:>12}{'MAPE %':>10}{'RMSE':>10}{'r':>8}"]
+  """A plain-text table, one row per readout; with the counting columns (count MAE, OBO) when
+  the readouts have them."""
+  counting = any("count_mae" in m for m in results.values())
+  lines = [f"{'readout':<16}{'n':>6}{'MAE' + unit:>12}{'MAPE %':>10}{'RMSE':>10}{'r':>8}"
+           + (f"{'count MAE':>11}{'OBO':>7}" if counting else "")]
   for name, m in results.items():
     r = "—" if m["pearson_r"] is None else f"{m['pearson_r']:.3f}"
-    lines.append(f"{name:<16}{m['n']:>6}{m['mae']:>12.4f}{m['mape']:>10.2f}{m['rmse']:>10.4f}"
-                 f"{r:>8}")
+    line = (f"{name:<16}{m['n']:>6}{m['mae']:>12.4f}{m['mape']:>10.2f}{m['rmse']:>10.4f}"
+            f"{r:>8}")
+    if counting:
+      line += (f"{m['count_mae']:>11.3f}{m['obo']:>7.3f}" if "count_mae" in m
+               else f"{'—':>11}{'—':>7}")
+    lines.append(line)
   return "\n".join(lines)
 
 

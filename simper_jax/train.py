@@ -167,8 +167,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("eval.probe_input", "expected 'spectrum' or 'signal'.")
   if config.eval.probe_l2 is not None and not config.eval.probe_l2 > 0:
     fail("eval.probe_l2", "expected a positive number, or None to cross-validate it.")
-  if config.eval.get("protocol", "frequency") not in ("frequency", "heart_rate"):
-    fail("eval.protocol", "expected 'frequency' or 'heart_rate'.")
+  if config.eval.get("protocol", "frequency") not in evaluate.PROTOCOLS:
+    fail("eval.protocol", f"expected one of {evaluate.PROTOCOLS}.")
   for fraction in config.eval.get("finetune_fractions", ()):
     if not 0 < fraction <= 1:
       fail("eval.finetune_fractions", "expected fractions of the labels in (0, 1].")
@@ -501,12 +501,13 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
                      writer=None) -> dict:
   """All readouts of the encoder on the test split; table + results.json.
 
-  FFT readout and linear probe always; by the heart-rate protocol when
-  `eval.protocol="heart_rate"`; fine-tuning for each of `eval.finetune_fractions`.
+  The readouts of `eval.protocol` (`evaluate.evaluate_protocol`: FFT, 1-NN, linear probe,
+  train mean; by the heart-rate protocol for rPPG, with counts for Countix, without the FFT
+  readout for targets that are not frequencies); fine-tuning for each of
+  `eval.finetune_fractions`.
   """
   t0 = time.time()
-  heart_rate = config.eval.get("protocol", "frequency") == "heart_rate"
-  keys = ("ppg", "video_id", "clip_index", "fps") if heart_rate else ()
+  keys = evaluate.PROTOCOL_KEYS[config.eval.get("protocol", "frequency")]
   encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
   log(f"\nEvaluating the encoder of step {step}: feature signals of the {len(sources['train'])} "
       f"train and {len(sources['test'])} test clips ...")
@@ -517,19 +518,8 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
     features[split] = evaluate.compute_features(encode, batches)
   log(f"Computed the feature signals in {time.time() - t0:.0f} s (compilation included); "
       f"readouts ...")
-  if heart_rate:
-    window = config.eval.get("window_seconds")
-    results = evaluate.evaluate_heart_rate(
-        features["train"], features["test"], fps=config.data.fps, band=tuple(config.eval.band),
-        probe_l2=config.eval.probe_l2,
-        window=round(window * config.data.fps) if window else None,
-        knn_similarity=config.eval.knn_similarity)
-  else:
-    results = evaluate.evaluate_signals(
-        features["train"]["signals"], features["train"]["label"], features["test"]["signals"],
-        features["test"]["label"], fps=config.data.fps, band=tuple(config.eval.band),
-        probe_input=config.eval.probe_input, probe_l2=config.eval.probe_l2,
-        fft_harmonic=config.eval.get("fft_harmonic"), knn_similarity=config.eval.knn_similarity)
+  results = evaluate.evaluate_protocol(config.eval, config.data.fps, features["train"],
+                                       features["test"])
   for fraction in config.eval.get("finetune_fractions", ()):
     results[f"finetune_{100 * fraction:g}%"] = finetune_and_test(
         config, model, variables, sources, features, fraction, batch_sharding)
@@ -540,7 +530,7 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   if jax.process_index() == 0:
     path, replaced = evaluate.write_results(
         workdir, {"step": step, "method": config.method, "label": config.data.label_key,
-                  "unit": unit, "fft_harmonic": results["fft"].get("harmonic", 1),
+                  "unit": unit, "fft_harmonic": results.get("fft", {}).get("harmonic", 1),
                   "test": results})
     log(f"Wrote {path}." + (f" {replaced}" if replaced else ""))
     if writer:

@@ -1,7 +1,9 @@
 """What every builder shares: a quiet base class, named configs and the errors users see."""
 
+import concurrent.futures
 import dataclasses
 import hashlib
+from typing import Callable, Iterator
 
 import tensorflow_datasets as tfds
 
@@ -41,3 +43,34 @@ def named_config(config_cls, prefix: str, exclude=(), **fields):
   digest = hashlib.sha1(repr(sorted(values.items())).encode()).hexdigest()[:8]
   return config_cls(name=f"{prefix.format(**values)}_{digest}", description=repr(values),
                     **fields)
+
+
+BAD_INPUT_POLICIES = ("fatal", "skip")
+
+
+def prepare_in_threads(items: list, prepare: Callable, *, num_workers: int, on_bad: str,
+                       describe: Callable) -> Iterator[tuple]:
+  """Yields (item, prepare(item)) in order, `num_workers` items at a time in threads (OpenCV,
+  h5py and netCDF release the GIL while decoding).
+
+  An item that cannot be used raises a DataError naming it (`describe(item)`: its file), or,
+  with `on_bad="skip"`, is yielded as (item, the error's message) so the caller can report it
+  and go on.
+  """
+  def guarded(item):
+    try:
+      return prepare(item)
+    except DataError as e:
+      error = e
+    except Exception as e:  # pylint: disable=broad-except
+      error = DataError(f"{describe(item)}: could not be read ({type(e).__name__}: {e}).")
+      error.__cause__ = e
+    if on_bad == "skip":
+      return str(error)
+    raise error
+
+  pool = concurrent.futures.ThreadPoolExecutor(max(1, num_workers))
+  try:
+    yield from zip(items, pool.map(guarded, items))
+  finally:
+    pool.shutdown(wait=False, cancel_futures=True)

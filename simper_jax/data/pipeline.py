@@ -19,14 +19,22 @@ import tensorflow_datasets as tfds
 from jax.experimental import multihost_utils
 
 from simper_jax import errors
-from simper_jax.data import synthetic_rppg
 
 DATASETS = {"rotating_digits": ("simper_jax.data.rotating_digits", "RotatingDigits"),
             "scamps": ("simper_jax.data.scamps", "Scamps"),
             "ubfc_rppg": ("simper_jax.data.ubfc_rppg", "UbfcRppg"),
-            "pure": ("simper_jax.data.pure", "Pure")}
+            "pure": ("simper_jax.data.pure", "Pure"),
+            "countix": ("simper_jax.data.countix", "Countix"),
+            "lst": ("simper_jax.data.lst", "Lst")}
 # Colour channels of each dataset's clips, for code that needs shapes without preparing data.
-CHANNELS = {"rotating_digits": 1, "scamps": 3, "ubfc_rppg": 3, "pure": 3}
+CHANNELS = {"rotating_digits": 1, "scamps": 3, "ubfc_rppg": 3, "pure": 3, "countix": 3, "lst": 1}
+# The module that writes each dataset's `config.data.synthetic` files in its real on-disk
+# format: it has SyntheticSpec, source_name(spec) and prepare(builder, name, spec).
+SYNTHETIC = {"scamps": "simper_jax.data.synthetic_rppg",
+             "ubfc_rppg": "simper_jax.data.synthetic_rppg",
+             "pure": "simper_jax.data.synthetic_rppg",
+             "countix": "simper_jax.data.synthetic_countix",
+             "lst": "simper_jax.data.synthetic_lst"}
 
 
 class _DropTfdsNoise(logging.Filter):
@@ -63,11 +71,16 @@ def get_builder(data_config, log=None) -> tfds.core.DatasetBuilder:
   module = importlib.import_module(module_name)
   builder_fields = data_config.builder.to_dict()
   synthetic = data_config.get("synthetic")
-  spec = None if synthetic is None else synthetic_rppg.SyntheticSpec(**synthetic.to_dict())
-  if spec is not None:
+  spec = synthetic_writer = None
+  if synthetic is not None:
+    if data_config.name not in SYNTHETIC:
+      raise errors.ConfigError(f"config.data.synthetic is set, but {data_config.name} has no "
+                               f"synthetic writer (those of {sorted(SYNTHETIC)} do).")
+    synthetic_writer = importlib.import_module(SYNTHETIC[data_config.name])
+    spec = synthetic_writer.SyntheticSpec(**synthetic.to_dict())
     # Synthetic sets are named by their settings, so they never share a directory with the
     # user's real data (or with each other).
-    builder_fields["source"] = synthetic_rppg.source_name(spec)
+    builder_fields["source"] = synthetic_writer.source_name(spec)
   data_dir = os.path.expanduser(data_config.data_dir or "~/tensorflow_datasets")
   # Process 0 prepares first while the others wait, so hosts sharing data_dir (a bucket, NFS)
   # never write the same files at once. The others then build their builder, which reads the
@@ -83,7 +96,7 @@ def get_builder(data_config, log=None) -> tfds.core.DatasetBuilder:
         f"once, later runs read it from there ...")
     started = time.time()
     tfds.disable_progress_bar()  # tqdm's cursor codes garble the log; we print our own lines
-    _prepare(builder, data_config, data_dir, spec)
+    _prepare(builder, data_config, data_dir, synthetic_writer, spec)
     log(f"Prepared {data_config.name} in {time.time() - started:.0f} s: "
         + ", ".join(f"{split.num_examples} {name}"
                     for name, split in builder.info.splits.items()) + " clips.")
@@ -117,11 +130,11 @@ def check_prepared(builder: tfds.core.DatasetBuilder) -> None:
             f"{builder.data_dir} and run again to prepare it anew.")
 
 
-def _prepare(builder, data_config, data_dir: str, synthetic_spec) -> None:
-  """Writes the builder's files (generated ones when `synthetic_spec` is a SyntheticSpec,
-  else from manual_dir)."""
-  if synthetic_spec is not None:
-    synthetic_rppg.prepare(builder, data_config.name, synthetic_spec)
+def _prepare(builder, data_config, data_dir: str, synthetic_writer, synthetic_spec) -> None:
+  """Writes the builder's files (generated ones by `synthetic_writer` when a synthetic set is
+  asked for, else from manual_dir)."""
+  if synthetic_writer is not None:
+    synthetic_writer.prepare(builder, data_config.name, synthetic_spec)
     return
   manual_dir = os.path.expanduser(data_config.manual_dir or os.path.join(
       data_dir, "downloads", "manual", data_config.name))

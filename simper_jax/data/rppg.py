@@ -13,7 +13,6 @@ plain [0, 1] video.
 """
 
 import abc
-import concurrent.futures
 import dataclasses
 import os
 import threading
@@ -27,7 +26,7 @@ import tensorflow_datasets as tfds
 from simper_jax import heart_rate as hr
 from simper_jax.data import common
 
-BAD_VIDEO_POLICIES = ("fatal", "skip")
+BAD_VIDEO_POLICIES = common.BAD_INPUT_POLICIES
 
 
 @dataclasses.dataclass(eq=False)
@@ -229,39 +228,24 @@ class RppgBuilder(common.Builder, abc.ABC):
   def _generate_examples(self, split: str, entries: list[VideoEntry]) -> Iterator:
     config = self.builder_config
     start, skipped, num_clips = time.time(), [], 0
-    pool = concurrent.futures.ThreadPoolExecutor(max(1, config.num_workers))
-    try:
-      for i, (entry, result) in enumerate(zip(entries, pool.map(self._prepare, entries)), 1):
-        if isinstance(result, str):
-          skipped.append(entry.video_id)
-          print(f"[{self.name} {split}] {i}/{len(entries)} skipped {result}", flush=True)
-          continue
-        for example in result:
-          yield f"{entry.video_id}/{example['clip_index']:04d}", example
-        num_clips += len(result)
-        print(f"[{self.name} {split}] {i}/{len(entries)} {entry.video_id}: {len(result)} "
-              f"clips ({time.time() - start:.0f} s)", flush=True)
-    finally:
-      pool.shutdown(wait=False, cancel_futures=True)
+    prepared = common.prepare_in_threads(entries, self.make_clips, num_workers=config.num_workers,
+                                         on_bad=config.on_bad_video, describe=lambda e: e.path)
+    for i, (entry, result) in enumerate(prepared, 1):
+      if isinstance(result, str):
+        skipped.append(entry.video_id)
+        print(f"[{self.name} {split}] {i}/{len(entries)} skipped {result}", flush=True)
+        continue
+      for example in result:
+        yield f"{entry.video_id}/{example['clip_index']:04d}", example
+      num_clips += len(result)
+      print(f"[{self.name} {split}] {i}/{len(entries)} {entry.video_id}: {len(result)} "
+            f"clips ({time.time() - start:.0f} s)", flush=True)
     if not num_clips:
       raise common.DataError(f"{self.DATASET}: no usable video in the {split!r} split "
                              f"({len(skipped)} skipped).")
     if skipped:
       print(f"[{self.name} {split}] skipped {len(skipped)} of {len(entries)} videos: "
             f"{', '.join(skipped)}", flush=True)
-
-  def _prepare(self, entry: VideoEntry):
-    """Clips of one video, or (with on_bad_video="skip") the reason it was skipped."""
-    try:
-      return self.make_clips(entry)
-    except common.DataError as e:
-      error = e
-    except Exception as e:  # pylint: disable=broad-except
-      error = common.DataError(f"{entry.path}: could not be read ({type(e).__name__}: {e}).")
-      error.__cause__ = e
-    if self.builder_config.on_bad_video == "skip":
-      return str(error)  # every DataError names its file
-    raise error
 
   def make_clips(self, entry: VideoEntry) -> list[dict]:
     """Reads, crops and resizes one video and cuts it into labelled clips."""
