@@ -38,9 +38,7 @@ def main(_):
   train.check_config(config, len(devices))
   mesh = sharding.make_mesh(config.get("mesh", train.DEFAULT_MESH), devices)
   batch_sharding = sharding.batch_sharding(mesh)
-  b = config.data.builder
-  clip_shape = (config.batch_size, b.num_frames, b.image_size, b.image_size,
-                pipeline.CHANNELS[config.data.name])
+  clip_shape = (config.batch_size,) + pipeline.clip_shape(config.data)
 
   model = train.make_model(config)
   schedule = train.make_schedule(config, steps_per_epoch=1000)
@@ -78,7 +76,7 @@ def main(_):
                          jax.ShapeDtypeStruct(clip_shape[1:], np.float32))[0].shape[0]
   print(f"{config.method} on {config.model.name} ({config.model.dtype}), batch "
         f"{config.batch_size} clips × {views} views × {method.window} frames of "
-        f"{b.image_size}², on {len(devices)}× {kind}, mesh {dict(mesh.shape)}, "
+        f"{clip_shape[2]}², on {len(devices)}× {kind}, mesh {dict(mesh.shape)}, "
         f"{config.get('grad_accum_steps', 1)} micro-batch(es)")
   print(f"  step time   {1e3 * median:9.1f} ms (median of {_STEPS.value})")
   print(f"  throughput  {config.batch_size / median:9.1f} clips/s")

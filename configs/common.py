@@ -1,6 +1,7 @@
 """Config blocks every dataset shares (big_vision style: plain functions returning ConfigDicts)."""
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 
 def simper(*, num_speeds: int, speed_range: tuple[float, float],
@@ -77,3 +78,43 @@ def baselines(c: ml_collections.ConfigDict, *, moco_queue: int) -> None:
   supervised.window = window  # L, frames per training view
   supervised.label_fraction = 1.0  # share of the training clips (and labels) it trains on
   c.supervised = supervised
+
+
+def loop(c: ml_collections.ConfigDict, *, batch_size: int, num_epochs: int,
+         lr_decay_epochs: tuple, checkpoint_every: int) -> None:
+  """Adds the training-loop fields (batch, mesh, length, Adam schedule, logging) to `c`."""
+  c.batch_size = batch_size  # global batch, clips (each gives 2M views); divisible by devices
+  c.grad_accum_steps = 1  # micro-batches per batch, run in turn (BatchNorm sees each alone)
+  # Device mesh: ((axis, size), ...), -1 = the remaining devices. ("data", -1) replicates the
+  # state; add ("fsdp", k) to split params and optimizer state k ways (simper_jax/sharding.py).
+  c.mesh = (("data", -1),)
+  c.num_epochs = num_epochs  # training length in epochs of the training split
+  c.num_steps = placeholder(int)  # if set, overrides num_epochs (the lr schedule stays in epochs)
+  c.learning_rate = 1e-3  # Adam learning rate (SimPer reference)
+  c.lr_decay_epochs = lr_decay_epochs  # epochs at which the learning rate is multiplied by...
+  c.lr_decay_factor = 0.1  # ...this factor
+  c.log_every = 50  # steps between progress lines and TensorBoard points
+  c.checkpoint_every = checkpoint_every  # steps between checkpoints (and one at the end)
+  c.keep_checkpoints = 3  # how many recent checkpoints to keep
+
+
+def readouts(c: ml_collections.ConfigDict, *, protocol: str, unit: str, band: tuple,
+             probe_input: str, knn_similarity: str, batch_size: int) -> None:
+  """Adds `c.eval`: the readouts of the trained encoder (simper_jax/evaluate.py)."""
+  e = c.eval = ml_collections.ConfigDict()
+  # "frequency" | "heart_rate" | "counting" (+ count MAE, OBO) | "regression" (no FFT readout)
+  e.protocol = protocol
+  e.unit = unit  # unit of the label, for the results table
+  e.band = band  # FFT readout: the target's frequency band, in cycles per time unit of data.fps
+  # FFT readout: the feature signal's harmonic of the target; None → the one of 1..3 with the
+  # lowest MAE on the *training* split (written to results.json).
+  e.fft_harmonic = placeholder(int)
+  e.knn_similarity = knn_similarity  # 1-NN readout's similarity of feature signals
+  e.probe_input = probe_input  # linear probe on the feature signal's "spectrum" or "signal"
+  # Ridge penalty of the linear probe; None → 5-fold cross-validation on the training split.
+  e.probe_l2 = placeholder(float)
+  e.batch_size = batch_size  # clips per forward pass during evaluation
+  e.finetune_fractions = ()  # fine-tune encoder + head with these fractions of the labels
+  e.finetune_steps = 1000  # steps of each fine-tuning run
+  e.finetune_batch_size = 8  # clips per fine-tuning step
+  e.finetune_learning_rate = 1e-4  # Adam, encoder and head

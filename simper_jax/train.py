@@ -177,7 +177,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("eval.finetune_batch_size", f"expected a positive multiple of the {num_devices} "
                                      f"devices.")
   if config.model.name == "tscan":
-    for field in (f"{config.method}.window", "data.builder.num_frames"):
+    for field in (f"{config.method}.window", pipeline.clip_frames_field(config.data)):
       if _get(config, field) % config.model.frame_depth:
         fail(field, f"TS-CAN shifts frames in blocks of model.frame_depth="
                     f"{config.model.frame_depth}; expected a multiple of it.")

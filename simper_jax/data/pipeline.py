@@ -28,6 +28,8 @@ DATASETS = {"rotating_digits": ("simper_jax.data.rotating_digits", "RotatingDigi
             "lst": ("simper_jax.data.lst", "Lst")}
 # Colour channels of each dataset's clips, for code that needs shapes without preparing data.
 CHANNELS = {"rotating_digits": 1, "scamps": 3, "ubfc_rppg": 3, "pure": 3, "countix": 3, "lst": 1}
+# Builder fields giving the clips' frames and side, where a dataset names them differently.
+_SHAPE_FIELDS = {"lst": ("window_hours", "tile_size")}
 # The module that writes each dataset's `config.data.synthetic` files in its real on-disk
 # format: it has SyntheticSpec, source_name(spec) and prepare(builder, name, spec).
 SYNTHETIC = {"scamps": "simper_jax.data.synthetic_rppg",
@@ -35,6 +37,18 @@ SYNTHETIC = {"scamps": "simper_jax.data.synthetic_rppg",
              "pure": "simper_jax.data.synthetic_rppg",
              "countix": "simper_jax.data.synthetic_countix",
              "lst": "simper_jax.data.synthetic_lst"}
+
+
+def clip_frames_field(data_config) -> str:
+  """The config field that says how many frames a clip has (LST's are hours of maps)."""
+  return "data.builder." + _SHAPE_FIELDS.get(data_config.name, ("num_frames", "image_size"))[0]
+
+
+def clip_shape(data_config) -> tuple[int, int, int, int]:
+  """(T, H, W, C) of the dataset's clips, from the config alone (nothing prepared)."""
+  frames, side = _SHAPE_FIELDS.get(data_config.name, ("num_frames", "image_size"))
+  b = data_config.builder
+  return (b[frames], b[side], b[side], CHANNELS[data_config.name])
 
 
 class _DropTfdsNoise(logging.Filter):

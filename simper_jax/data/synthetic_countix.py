@@ -61,10 +61,10 @@ def render(spec: SyntheticSpec, segments, rng: np.random.Generator) -> np.ndarra
   background = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 2)
   background = (0.5 * background + 40).astype(np.uint8)
   colour = tuple(int(c) for c in rng.integers(120, 256, 3))
-  radius = max(2, min(h, w) // 8)
+  radius = max(2, min(h, w) // 5)
   angle = rng.uniform(0, np.pi)
   direction = np.array([np.cos(angle), np.sin(angle)])
-  amplitude = 0.28 * min(h, w)
+  amplitude = 0.3 * min(h, w)
   centre = np.array([w / 2, h / 2])
   frames = []
   for k in range(int(SECONDS * FPS)):

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from simper_jax import augment
+from simper_jax.data import pipeline
 
 Array = jnp.ndarray
 
@@ -186,9 +187,14 @@ def two_views(key: Array, clip: Array, *, window: int, augment_kwargs: dict) -> 
 
 def check_window(fail, config, block: str) -> None:
   window = config[block].window
-  if not (isinstance(window, int) and 1 <= window <= config.data.builder.num_frames):
+  if not (isinstance(window, int) and 1 <= window <= clip_frames(config)):
     fail(f"{block}.window", f"expected 1 <= window <= the clip length "
-                            f"data.builder.num_frames={config.data.builder.num_frames}.")
+                            f"{pipeline.clip_frames_field(config.data)}={clip_frames(config)}.")
+
+
+def clip_frames(config) -> int:
+  """Frames per clip of the configured dataset."""
+  return pipeline.clip_shape(config.data)[0]
 
 
 def check_in_batch_negatives(fail, config, method: str) -> None:

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from simper_jax import augment
 from simper_jax import similarity as similarity_lib
+from simper_jax.data import pipeline
 from simper_jax.methods import base
 
 Array = jnp.ndarray
@@ -97,9 +98,10 @@ def check_config(config, fail) -> None:
   lo, hi = s.speed_range
   if not lo < hi:
     fail("simper.speed_range", "expected (low, high) with 0 < low < high: speeds must differ.")
-  if not 1 <= s.window <= config.data.builder.num_frames:
+  if not 1 <= s.window <= base.clip_frames(config):
     fail("simper.window", f"expected 1 <= window <= the clip length "
-                          f"data.builder.num_frames={config.data.builder.num_frames}.")
+                          f"{pipeline.clip_frames_field(config.data)}="
+                          f"{base.clip_frames(config)}.")
   if s.similarity not in similarity_lib.SIMILARITIES:
     fail("simper.similarity", f"expected one of {similarity_lib.SIMILARITIES}.")
   if s.label_dist not in LABEL_DISTANCES:
