@@ -1,6 +1,6 @@
-"""What preparing an rPPG dataset costs: seconds per video and bytes per clip on disk.
+"""What preparing a dataset costs: seconds per video (or per map) and bytes per example on disk.
 
-    python benchmarks/prepare_bench.py [--formats=scamps,ubfc_rppg,pure] [--videos=2]
+    python benchmarks/prepare_bench.py [--formats=scamps,ubfc_rppg,pure,countix,lst] [--videos=2]
 
 Writes `--videos` synthetic videos per format at the real datasets' resolution and length
 (SCAMPS: 240×240 Xsub, 600 frames; UBFC-rPPG: 640×480 vid.avi, 1 min; PURE: 640×480 PNGs,
@@ -8,6 +8,11 @@ Writes `--videos` synthetic videos per format at the real datasets' resolution a
 default config (face crop, 72×72, 180-frame clips) and one worker per video. Generation is
 not timed. Real files differ in codec and noise, so take the figures as an estimate of the
 reading/cropping/writing cost, not of your disk.
+
+Countix: `--videos` synthetic 10-s Kinetics-like clips at 640×360, 30 fps (two repetition rows
+each, both file namings), prepared with the default config (64 frames at 10 fps, 112×112).
+LST: 90 days of hourly 128×192 maps in ERA5's packed-int16 NetCDF layout, two files, prepared
+with the default config (16×16 tiles, 72-h windows every 24 h).
 """
 
 import os
@@ -22,7 +27,8 @@ from simper_jax.data import pipeline
 from simper_jax.data import rppg
 from simper_jax.data import synthetic_rppg as syn
 
-_FORMATS = flags.DEFINE_list("formats", ["scamps", "ubfc_rppg", "pure"], "Formats to time.")
+_FORMATS = flags.DEFINE_list("formats", ["scamps", "ubfc_rppg", "pure", "countix", "lst"],
+                             "Formats to time.")
 _VIDEOS = flags.DEFINE_integer("videos", 2, "Videos per format (at least enough for a train "
                                 "and a test split: 5 SCAMPS, 2 UBFC, 3 PURE).")
 _WORKERS = flags.DEFINE_integer("workers", 2, "Preparation threads.")
@@ -35,6 +41,9 @@ REAL_SIZE = {"scamps": dict(num_frames=600, height=240, width=240),
 
 def main(_):
   for fmt in _FORMATS.value:
+    if fmt in OTHER_FORMATS:
+      _bench_other(fmt)
+      continue
     spec = syn.SyntheticSpec(num_videos=max(_VIDEOS.value, MIN_VIDEOS[fmt]), **REAL_SIZE[fmt])
     with tempfile.TemporaryDirectory() as tmp:
       start = time.perf_counter()
@@ -60,6 +69,49 @@ def main(_):
           f"worker(s)\n"
           f"  on disk  {output_bytes / num_clips / 1e6:6.2f} MB/clip ({num_clips} clips of 180 "
           f"frames at 72×72)", flush=True)
+
+
+# Countix and LST: what one input item is (plural, singular).
+OTHER_FORMATS = {"countix": ("videos", "video"), "lst": ("days of maps", "day")}
+
+
+def _bench_other(fmt: str) -> None:
+  """Times the Countix or LST builder, default config, on realistic-size synthetic files."""
+  module_name, class_name = pipeline.DATASETS[fmt]
+  module = __import__(module_name, fromlist=[class_name])
+  writer = __import__(pipeline.SYNTHETIC[fmt], fromlist=["SyntheticSpec"])
+  if fmt == "countix":
+    videos = max(_VIDEOS.value, 2)
+    spec = writer.SyntheticSpec(num_train=videos, num_val=1, num_test=videos,
+                                missing_per_split=0, height=360, width=640)
+    inputs, fields = 2 * videos + 1, {"num_workers": _WORKERS.value}
+  else:
+    spec = writer.SyntheticSpec(num_days=90, num_latitudes=128, num_longitudes=192)
+    inputs, fields = spec.num_days, {}
+  with tempfile.TemporaryDirectory() as tmp:
+    manual = os.path.join(tmp, "manual")
+    start = time.perf_counter()
+    writer.write(manual, spec)
+    generated = time.perf_counter() - start
+    input_bytes = _du(manual)
+    builder = getattr(module, class_name)(config=module.make_config(**fields),
+                                          data_dir=os.path.join(tmp, "tfds"),
+                                          file_format="array_record")
+    start = time.perf_counter()
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=manual))
+    prepared = time.perf_counter() - start
+    num_examples = sum(len(s) for s in builder.as_data_source().values())
+    output_bytes = _du(os.path.join(tmp, "tfds"))
+    shape = builder.info.features["video"].shape
+  plural, singular = OTHER_FORMATS[fmt]
+  print(f"{fmt}: {inputs} {plural} ({input_bytes / 1e6:.0f} MB as written, "
+        f"generated in {generated:.0f} s)\n"
+        f"  prepare  {prepared / inputs:6.2f} s per {singular}"
+        f"{' (' + str(_WORKERS.value) + ' worker(s))' if fmt == 'countix' else ''}, "
+        f"{prepared:.0f} s in all\n"
+        f"  on disk  {output_bytes / num_examples / 1e6:6.3f} MB/example ({num_examples} "
+        f"examples of {shape})", flush=True)
 
 
 def _du(path: str) -> int:

@@ -14,8 +14,8 @@ Variants (`--config=configs/lst.py:VARIANT`):
   (none)     the files in config.data.manual_dir: ERA5 `skt`, 16×16-cell tiles, 72-h windows
              every 24 h, the last 20 % of the days for testing, ResNet3D-18 (the paper's
              backbone for LST), M = 10 speeds in U(0.5, 2), 36-h views. Needs an accelerator.
-  synthetic  40 days of synthetic 32×48 maps, 16×16 tiles, a narrow ResNet3D-18: minutes on 2
-             CPU cores.
+  synthetic  60 days of synthetic 32×48 maps, 16×16 tiles, a narrow ResNet3D-18, 200 steps:
+             minutes on 2 CPU cores.
   tiny       seconds per run; for tests only.
 """
 
@@ -100,7 +100,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.simper.num_speeds = 4
     c.batch_size = 4
     c.num_epochs = 0
-    c.num_steps = 300
+    c.num_steps = 200
     c.lr_decay_epochs = ()
     c.log_every = 25
     c.checkpoint_every = 100

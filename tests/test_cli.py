@@ -12,16 +12,12 @@ import pytest
 
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import run_main
 from tiny import signal_at_line
 from tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = "--config=configs/rotating_digits.py:tiny"
-
-
-def run_main(*args, timeout=300):
-  return subprocess.run([sys.executable, "-m", "simper_jax.main", *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=timeout)
 
 
 def start_main(*args):
@@ -62,7 +58,7 @@ def assert_one_line_error(result, expected: str):
      "--config.batchsize: the config has no field 'batchsize'. Did you mean \"batch_size\""),
     (("--config=configs/nope.py",),
      "--config=configs/nope.py: the file configs/nope.py does not exist; the configs here are "
-     "configs/pure.py, configs/rotating_digits.py"),
+     "configs/countix.py, configs/lst.py, configs/pure.py, configs/rotating_digits.py"),
     (("--config=configs/rotating_digits.py:fast",),
      "--config=configs/rotating_digits.py:fast: Unknown variant(s) ['fast'] for "
      "configs/rotating_digits.py; expected 'quick' or 'tiny'."),

@@ -11,6 +11,7 @@ from simper_jax import evaluate
 from simper_jax.data import common
 from simper_jax.data import countix
 from simper_jax.data import synthetic_countix as syn
+from tiny import run_main
 
 SPEC = syn.SyntheticSpec(num_train=3, num_val=1, num_test=2, missing_per_split=1, height=48,
                          width=48)
@@ -209,3 +210,20 @@ def test_segment_fft_reads_only_the_segment():
   short = evaluate.segment_fft_frequency(signals[:1], np.array([20]), np.array([4]), fps,
                                          (0.2, 4.5))  # too short: the whole window
   assert short[0] == pytest.approx(evaluate.fft_frequency(signals[:1], fps, (0.2, 4.5))[0])
+
+
+def test_command_line_bad_row_and_missing_data_exit_2_without_traceback(manual_dir, tmp_path):
+  manual = _copy(manual_dir, tmp_path)
+  path = manual / "countix_train.csv"
+  text = path.read_text().splitlines()
+  cells = text[3].split(",")
+  cells[-1] = "0"  # line 4: a count of 0
+  text[3] = ",".join(cells)
+  path.write_text("\n".join(text) + "\n")
+  result = run_main("--config=configs/countix.py", f"--config.data.manual_dir={manual}",
+                    f"--config.data.data_dir={tmp_path / 'tfds'}",
+                    f"--workdir={tmp_path / 'work'}")
+  assert result.returncode == 2, result.stderr
+  assert "Traceback" not in result.stderr + result.stdout
+  assert f"Error: {path}, line 4: count=0; expected a whole number" in result.stderr
+  assert not (tmp_path / "work").exists() and not (tmp_path / "tfds" / "countix").exists()

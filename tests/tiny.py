@@ -1,6 +1,18 @@
 """The tiny RotatingDigits config the training tests share."""
 
+import os
+import subprocess
+import sys
+
 from configs import rotating_digits
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_main(*args, timeout=300) -> subprocess.CompletedProcess:
+  """`python -m simper_jax.main ARGS` in the repository, output captured."""
+  return subprocess.run([sys.executable, "-m", "simper_jax.main", *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=timeout)
 
 
 def tiny_config(data_dir: str, **overrides):
