@@ -40,6 +40,7 @@ REAL_SIZE = {"scamps": dict(num_frames=600, height=240, width=240),
 
 
 def main(_):
+  tfds.disable_progress_bar()  # our own lines below say what was measured
   for fmt in _FORMATS.value:
     if fmt in OTHER_FORMATS:
       _bench_other(fmt)
