@@ -3,7 +3,8 @@ r"""SimPer on land-surface temperature (LST; docs/datasets.md), ResNet3D-18.
 The task (simper_jax/data/lst.py): from the last `window_hours` hourly temperature maps of a
 tile, predict the tile's mean temperature over the next 24 hours. The target is a temperature,
 not a frequency, so the FFT readout does not apply (eval.protocol="regression"): the table has
-the 1-NN readout, the linear probe on the feature signal, the train mean and fine-tuning.
+the 1-NN readout, the linear probe on the feature signal, the train mean, the persistence
+forecast (the last 24 h of the window as the next 24 h) and fine-tuning.
 
 Run (with NetCDF files in the manual_dir, see README):
   python -m simper_jax.main --config=configs/lst.py --config.data.manual_dir=/data/era5_skt
@@ -84,6 +85,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # 4–50 h) only bounds the spectra drawn for it.
   common.readouts(c, protocol="regression", unit="K", band=(0.02, 0.25), probe_input="signal",
                   knn_similarity="neg_l2", batch_size=32)
+  # A row for the reference forecast "the next 24 h as the last 24 h" (a per-clip field of the
+  # data): what a learned forecast must beat.
+  c.eval.reference_keys = ("persistence",)
 
   if "synthetic" in variants or "tiny" in variants:
     c.data.synthetic = ml_collections.ConfigDict()  # an ERA5-like NetCDF, packed int16

@@ -357,8 +357,23 @@ PROTOCOL_KEYS = {
 PROTOCOLS = tuple(PROTOCOL_KEYS)
 
 
+def feature_keys(eval_config) -> tuple:
+  """The per-clip fields the evaluation reads besides the video and the label."""
+  return (PROTOCOL_KEYS[eval_config.get("protocol", "frequency")]
+          + tuple(eval_config.get("reference_keys", ())))
+
+
 def evaluate_protocol(eval_config, fps: float, train: dict, test: dict) -> dict:
-  """The readouts of `eval_config.protocol` on `compute_features` outputs: {readout: metrics}."""
+  """The readouts of `eval_config.protocol` on `compute_features` outputs: {readout: metrics};
+  then a row for each of `eval_config.reference_keys`, a per-clip field of the data that is a
+  reference prediction of the label (LST's persistence forecast)."""
+  results = _protocol_readouts(eval_config, fps, train, test)
+  for key in eval_config.get("reference_keys", ()):
+    results[key] = regression_metrics(np.asarray(test[key], np.float64), test["label"])
+  return results
+
+
+def _protocol_readouts(eval_config, fps: float, train: dict, test: dict) -> dict:
   e = eval_config
   protocol = e.get("protocol", "frequency")
   common = dict(fps=fps, band=tuple(e.band), probe_l2=e.probe_l2,

@@ -183,6 +183,17 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
                     f"{config.model.frame_depth}; expected a multiple of it.")
 
 
+def check_feature_keys(config, builder) -> None:
+  """The label and every per-clip field the evaluation reads exist in the prepared data."""
+  features = sorted(builder.info.features.keys())
+  fields = [("data.label_key", config.data.label_key)] + [
+      ("eval.reference_keys", key) for key in config.eval.get("reference_keys", ())]
+  for field, key in fields:
+    if key not in features:
+      raise errors.ConfigError(f"config.{field}: {config.data.name} has no field {key!r}; its "
+                               f"fields are {features}.")
+
+
 def _is_range(value, lowest: float, highest: float | None) -> bool:
   if not isinstance(value, (tuple, list)) or len(value) != 2:
     return False
@@ -332,6 +343,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   batch_sharding = sharding.batch_sharding(mesh)
 
   builder = pipeline.get_builder(config.data, log=log)
+  check_feature_keys(config, builder)
   checkpoint.write_workdir_config(workdir, config)
   log(f"Workdir: {workdir}")
   sources = builder.as_data_source()
@@ -507,7 +519,7 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   `eval.finetune_fractions`.
   """
   t0 = time.time()
-  keys = evaluate.PROTOCOL_KEYS[config.eval.get("protocol", "frequency")]
+  keys = evaluate.feature_keys(config.eval)
   encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
   log(f"\nEvaluating the encoder of step {step}: feature signals of the {len(sources['train'])} "
       f"train and {len(sources['test'])} test clips ...")
@@ -579,6 +591,8 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
         f"into it first (--mode=train, the default) or give the --workdir of a trained run.")
   log(f"Workdir: {workdir}; evaluating the checkpoint of step {step}.")
   module, variables = checkpoint.load_encoder(workdir, step=step)
-  sources = pipeline.get_builder(config.data, log=log).as_data_source()
+  builder = pipeline.get_builder(config.data, log=log)
+  check_feature_keys(config, builder)
+  sources = builder.as_data_source()
   return evaluate_encoder(config, workdir, module, variables, sources,
                           sharding.batch_sharding(mesh), step=step)

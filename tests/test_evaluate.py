@@ -1,6 +1,7 @@
 """The linear probe's ridge fit and the spectrum it reads."""
 
 import numpy as np
+import pytest
 
 from simper_jax import evaluate
 from simper_jax.models import heads
@@ -39,3 +40,18 @@ def test_pearson_r_is_undefined_for_a_constant_prediction_and_shown_as_a_dash():
   assert evaluate.regression_metrics(target * 2, target)["pearson_r"] == 1.0
   table = evaluate.format_table({"train_mean": constant}).splitlines()
   assert table[1].split()[-1] == "—"
+
+
+def test_reference_keys_add_a_row_predicting_with_a_field_of_the_data():
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  e = ml_collections.ConfigDict({
+      "protocol": "regression", "band": (0.02, 0.25), "probe_l2": 1.0, "knn_similarity": "neg_l2",
+      "probe_input": "signal", "fft_harmonic": None, "reference_keys": ("persistence",)})
+  rng = np.random.default_rng(0)
+  split = lambda n: {"signals": rng.normal(size=(n, 16)), "label": rng.normal(size=n) + 280,
+                     "persistence": np.full(n, 280.0)}
+  train, test = split(20), split(10)
+  results = evaluate.evaluate_protocol(e, 1.0, train, test)
+  assert list(results) == ["1nn", "linear_probe", "train_mean", "persistence"]  # no FFT row
+  assert results["persistence"]["mae"] == pytest.approx(np.mean(np.abs(test["label"] - 280)))
+  assert evaluate.feature_keys(e) == ("persistence",)

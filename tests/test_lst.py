@@ -10,6 +10,7 @@ import xarray as xr
 
 from simper_jax.data import common
 from simper_jax.data import lst
+from tiny import run_main
 
 DAYS, NY, NX = 6, 8, 12
 T0 = np.datetime64("2021-01-01T00:00")
@@ -80,6 +81,9 @@ def test_packed_values_fill_values_and_targets(packed_two_files, tmp_path):
   ex = by_key[(1, 1, "2021-01-01T12:00:00")]
   expected = np.nanmean(values[36:60, 4:8, 4:8])
   assert float(ex["temperature"]) == pytest.approx(expected, abs=0.01)
+  # Persistence: the mean of the window's own last 24 h (here the whole 24-h window).
+  assert float(ex["persistence"]) == pytest.approx(np.nanmean(values[12:36, 4:8, 4:8]),
+                                                   abs=0.01)
   # A window with the cloud gap (hours 30–32 at cell (5, 6), tile (1, 1)) reports it.
   gap = by_key[(1, 1, "2021-01-02T00:00:00")]
   assert float(gap["missing"]) == pytest.approx(3 / (48 * 16))
@@ -173,3 +177,16 @@ def test_absent_hours_become_missing_values(tmp_path):
   array = lst.open_temperature([str(tmp_path / "gappy.nc")], lst.make_config(variable="LST"))
   assert array.sizes["time"] == len(hours)
   assert np.isnan(array.values[50:53]).all() and not np.isnan(array.values[49, 5, 5])
+
+
+@pytest.mark.parametrize("config, message", [
+    ("configs/lst.py", "Error: LST not found: the directory {} does not exist."),
+    ("configs/countix.py", "Error: Countix not found: the directory {} does not exist."),
+])
+def test_plain_configs_without_data_exit_2_and_say_where_they_looked(tmp_path, config, message):
+  result = run_main(f"--config={config}", f"--config.data.data_dir={tmp_path / 'tfds'}",
+                    f"--config.data.manual_dir={tmp_path / 'nothing'}",
+                    f"--workdir={tmp_path / 'work'}")
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert message.format(tmp_path / "nothing") in result.stderr
+  assert not (tmp_path / "work").exists()

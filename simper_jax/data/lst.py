@@ -18,7 +18,9 @@ The task built here:
             hi the 0.5 and 99.5 percentiles of the training period's values (written to
             normalization.json beside the prepared files), clipped to [0, 1].
   target    `temperature`: the tile's mean over the `target_hours` hours that follow the
-            window (default 24 h: the next day's mean), in the file's units.
+            window (default 24 h: the next day's mean), in the file's units. `persistence`,
+            the mean of the window's own last `target_hours`, is the reference forecast
+            ("tomorrow as today") a learned one must beat.
   split     by time: the first (1 − test_fraction) of the days train, the rest test; no
             window (input and target hours) crosses the boundary.
   missing   a tile-window with more than `max_missing` of its values missing (sea in a
@@ -197,14 +199,17 @@ def tile_windows(values: np.ndarray, starts: np.ndarray, *, window: int, target:
     values: [time, tile, tile] float, NaN where missing.
   Yields:
     (start, input [window, tile, tile] with missing values filled, target (mean of the
-    following `target` steps), missing share) for each start whose missing share (input and
-    target hours) is at most `max_missing`; (start, None, None, share) for the others.
+    following `target` steps), persistence (mean of the window's last `target` steps: the
+    forecast "tomorrow as today"), missing share) for each start whose missing share (input
+    and target hours) is at most `max_missing`; (start, None, None, None, share) for the
+    others.
   """
   for start in starts:
     block = values[start:start + window + target]
     missing = float(np.mean(np.isnan(block)))
-    if missing > max_missing or np.isnan(block[window:]).all():
-      yield int(start), None, None, missing
+    if (missing > max_missing or np.isnan(block[window:]).all()
+        or np.isnan(block[max(0, window - target):window]).all()):
+      yield int(start), None, None, None, missing
       continue
     inputs = block[:window]
     if np.isnan(inputs).any():
@@ -213,7 +218,8 @@ def tile_windows(values: np.ndarray, starts: np.ndarray, *, window: int, target:
         hourly = np.nanmean(inputs, axis=(1, 2), keepdims=True)
       hourly = np.where(np.isnan(hourly), np.nanmean(inputs), hourly)
       inputs = np.where(np.isnan(inputs), hourly, inputs)
-    yield int(start), inputs, float(np.nanmean(block[window:])), missing
+    yield (int(start), inputs, float(np.nanmean(block[window:])),
+           float(np.nanmean(block[max(0, window - target):window])), missing)
 
 
 def normalization(array, boundary: int, seed: int = 0) -> tuple[float, float]:
@@ -255,6 +261,9 @@ class Lst(common.Builder):
                                           dtype=np.uint8, doc="normalized temperature maps"),
             "temperature": tfds.features.Scalar(dtype=np.float32,
                                                 doc="mean over the target hours, file units"),
+            "persistence": tfds.features.Scalar(
+                dtype=np.float32, doc="mean of the window's last target_hours: a reference "
+                                      "forecast"),
             "tile_row": tfds.features.Scalar(dtype=np.int32),
             "tile_col": tfds.features.Scalar(dtype=np.int32),
             "start": tfds.features.Text(doc="time of the window's first map (ISO 8601)"),
@@ -314,7 +323,7 @@ class Lst(common.Builder):
         values = np.asarray(array.isel(latitude=slice(r * tile, (r + 1) * tile),
                                        longitude=slice(col * tile, (col + 1) * tile)).values,
                             np.float64)
-        for start, inputs, target, missing in tile_windows(
+        for start, inputs, target, persistence, missing in tile_windows(
             values, starts, window=c.window_hours, target=c.target_hours,
             max_missing=c.max_missing):
           if inputs is None:
@@ -323,7 +332,8 @@ class Lst(common.Builder):
           kept += 1
           yield f"{r:04d}_{col:04d}_{start:08d}", {
               "video": to_uint8(inputs, lo, hi)[..., None],
-              "temperature": np.float32(target), "tile_row": r, "tile_col": col,
+              "temperature": np.float32(target), "persistence": np.float32(persistence),
+              "tile_row": r, "tile_col": col,
               "start": str(times[start])[:19], "missing": np.float32(missing)}
       print(f"[lst {split}] tile row {r + 1}/{rows}: {kept} examples "
             f"({time.time() - started:.0f} s)", flush=True)
