@@ -96,6 +96,9 @@ def loop(c: ml_collections.ConfigDict, *, batch_size: int, num_epochs: int,
   c.log_every = 50  # steps between progress lines and TensorBoard points
   c.checkpoint_every = checkpoint_every  # steps between checkpoints (and one at the end)
   c.keep_checkpoints = 3  # how many recent checkpoints to keep
+  # JAX's persistent compilation cache: a rerun loads the compiled steps instead of compiling.
+  c.compilation_cache = True
+  c.compilation_cache_dir = placeholder(str)  # None → <user cache folder>/simper_jax/jax
 
 
 def readouts(c: ml_collections.ConfigDict, *, protocol: str, unit: str, band: tuple,

@@ -76,6 +76,9 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.log_every = 50  # steps between progress lines and TensorBoard points
   c.checkpoint_every = 1000  # steps between checkpoints (and one at the end)
   c.keep_checkpoints = 3  # how many recent checkpoints to keep
+  # JAX's persistent compilation cache: a rerun loads the compiled steps instead of compiling.
+  c.compilation_cache = True
+  c.compilation_cache_dir = placeholder(str)  # None → <user cache folder>/simper_jax/jax
 
   c.eval = ml_collections.ConfigDict()
   c.eval.protocol = "heart_rate"  # rPPG HR protocol (detrend, band-pass, periodogram)

@@ -80,6 +80,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.log_every = 50  # steps between progress lines and TensorBoard points
   c.checkpoint_every = 500  # steps between checkpoints (and one at the end)
   c.keep_checkpoints = 3  # how many recent checkpoints to keep
+  # JAX's persistent compilation cache: a rerun loads the compiled steps instead of compiling.
+  c.compilation_cache = True
+  c.compilation_cache_dir = placeholder(str)  # None → <user cache folder>/simper_jax/jax
 
   c.eval = ml_collections.ConfigDict()
   c.eval.band = (0.5, 5.0)  # FFT readout: the target's frequency band, Hz

@@ -13,6 +13,7 @@ time, so it runs on clips longer than the training windows).
   head can.
 """
 
+import functools
 import json
 import os
 from typing import Callable
@@ -25,6 +26,7 @@ from scipy import signal as scipy_signal
 from simper_jax import heart_rate as hr
 from simper_jax import sharding
 from simper_jax import similarity as similarity_lib
+from simper_jax.data import pipeline
 from simper_jax.models import heads
 
 
@@ -145,14 +147,15 @@ def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
 
 
 def compute_features(encode: Callable, batches) -> dict:
-  """Runs `encode` (uint8 video batch -> [b, T] feature signals) over `eval_batches`.
+  """Runs `encode` (uint8 video batch -> [b, T] feature signals) over `eval_batches`, reading
+  the next batch in a background thread while the current one is encoded.
 
   Returns:
     {'signals': [N, T], and every other key of the batches ('label', ...): [N, ...]}, with
     the padding rows dropped.
   """
   collected = {}
-  for batch in batches:
+  for batch in pipeline.prefetch(batches):
     mask = batch["mask"]
     rows = {"signals": encode(batch["video"])[mask]}
     rows.update({k: v[mask] for k, v in batch.items() if k not in ("video", "mask")})
@@ -432,10 +435,17 @@ def write_results(workdir: str, payload: dict) -> tuple[str, str | None]:
 
 def make_encoder_fn(module, variables, batch_sharding) -> Callable:
   """uint8 video [b, T, H, W, C] -> feature signals [b, T] as numpy, jitted, the batch split
-  over the mesh. Every process passes the same whole batch and gets the whole result."""
+  over the mesh. Every process passes the same whole batch and gets the whole result.
 
-  @jax.jit
-  def encode(video):
-    return module.apply(variables, video.astype(jnp.float32) / 255.0, train=False)
+  The variables are an argument of the compiled function, not constants baked into it: every
+  evaluation of one encoder (each checkpoint, each fine-tuned copy) reuses one compilation.
+  """
+  encode = jitted_encode(module)
+  return sharding.on_host_batches(lambda video: encode(variables, video), batch_sharding)
 
-  return sharding.on_host_batches(encode, batch_sharding)
+
+@functools.lru_cache(maxsize=8)
+def jitted_encode(module) -> Callable:
+  """jit((variables, uint8 video) -> feature signals), one per encoder module."""
+  return jax.jit(lambda variables, video: module.apply(
+      variables, video.astype(jnp.float32) / 255.0, train=False))

@@ -108,7 +108,13 @@ def _train_step(module, learning_rate: float, spectrum_band):
 
 def make_predict_fn(module, variables, head, batch_sharding, spectrum_band=None):
   """uint8 video [b, T, H, W, C] -> predictions [b] as numpy, jitted, the batch split over
-  the mesh; every process passes the whole batch and gets the whole result."""
-  fn = jax.jit(lambda video: predict(module, variables, head, video,
-                                     spectrum_band=spectrum_band)[0])
-  return sharding_lib.on_host_batches(fn, batch_sharding)
+  the mesh; every process passes the whole batch and gets the whole result. The variables
+  and head are arguments of one compilation per (encoder, band), shared by every fraction."""
+  fn = _jitted_predict(module, spectrum_band)
+  return sharding_lib.on_host_batches(lambda video: fn(variables, head, video), batch_sharding)
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_predict(module, spectrum_band):
+  return jax.jit(lambda variables, head, video: predict(module, variables, head, video,
+                                                        spectrum_band=spectrum_band)[0])

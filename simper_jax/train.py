@@ -88,8 +88,12 @@ def preemption_notice():
           "before the save starts stops at once, losing the steps since the last checkpoint).",
           flush=True)
 
-  previous = {signum: signal.signal(signum, handler) for signum, handler in
-              ((signal.SIGTERM, on_sigterm), (signal.SIGINT, on_first_ctrl_c))}
+  handlers = {signal.SIGTERM: on_sigterm, signal.SIGINT: on_first_ctrl_c}
+  if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # Started with Ctrl-C ignored (`nohup`, a background job of a script): keep it ignored,
+    # as Python itself does.
+    del handlers[signal.SIGINT]
+  previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
   try:
     yield lambda step: received[0] if received else None
   finally:
@@ -181,6 +185,33 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
       if _get(config, field) % config.model.frame_depth:
         fail(field, f"TS-CAN shifts frames in blocks of model.frame_depth="
                     f"{config.model.frame_depth}; expected a multiple of it.")
+
+
+def compilation_cache_dir(config) -> str | None:
+  """Where compiled programs are kept across runs: `config.compilation_cache_dir`, by default
+  simper_jax/jax under the user's cache folder ($XDG_CACHE_HOME, else ~/.cache); None when
+  `config.compilation_cache` is off."""
+  if not config.get("compilation_cache", True):
+    return None
+  path = config.get("compilation_cache_dir") or os.path.join(
+      os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "simper_jax", "jax")
+  return os.path.expanduser(path)
+
+
+def use_compilation_cache(config) -> None:
+  """Turns on JAX's persistent compilation cache, so a rerun (a resume, an evaluation, the
+  same config again) loads the train step instead of compiling it. JAX reads the setting when
+  it first compiles, so it has to be set before anything in the process compiles; later
+  changes to it are ignored by JAX, and so here."""
+  path = compilation_cache_dir(config)
+  if path is None or jax.config.jax_compilation_cache_dir:
+    return
+  os.makedirs(path, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", path)
+  # Cache what takes a second or more to compile: the train and evaluation steps, not the
+  # many small helpers.
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  log(f"Compilation cache: {path} (config.compilation_cache=False turns it off).")
 
 
 def check_feature_keys(config, builder) -> None:
@@ -337,6 +368,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   # --- Mesh and data ---------------------------------------------------------------------------
   devices = list(devices or jax.devices())
   check_config(config, len(devices))
+  use_compilation_cache(config)
   mesh = sharding.make_mesh(config.get("mesh", DEFAULT_MESH), devices)
   checkpoint.check_workdir_config(workdir, config)
   replicated = sharding.replicated(mesh)
@@ -582,6 +614,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   """
   devices = jax.devices()
   check_config(config, len(devices))
+  use_compilation_cache(config)
   mesh = sharding.make_mesh(config.get("mesh", DEFAULT_MESH), devices)
   checkpoint.check_workdir_config(workdir, config, evaluating=True)
   step = checkpoint.latest_step(workdir)

@@ -157,6 +157,17 @@ def test_second_ctrl_c_in_the_loop_interrupts_at_once(capsys):
   assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_an_ignored_ctrl_c_stays_ignored_in_the_loop():
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for a background job
+  try:
+    with train.preemption_notice() as stop_requested:
+      os.kill(os.getpid(), signal.SIGINT)
+      assert stop_requested(1) is None
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_ctrl_c_outside_the_training_loop_stops_at_once_without_a_traceback(data_dir, tmp_path):
   process = start_main(TINY, f"--config.data.data_dir={data_dir}", "--config.num_steps=100000",
                        "--config.checkpoint_every=100000", f"--workdir={tmp_path / 'run'}")

@@ -55,3 +55,36 @@ def test_reference_keys_add_a_row_predicting_with_a_field_of_the_data():
   assert list(results) == ["1nn", "linear_probe", "train_mean", "persistence"]  # no FFT row
   assert results["persistence"]["mae"] == pytest.approx(np.mean(np.abs(test["label"] - 280)))
   assert evaluate.feature_keys(e) == ("persistence",)
+
+
+def test_evaluation_compiles_once_per_encoder_not_once_per_variables():
+  """Variables are arguments of the jitted encoder and predictor: two checkpoints (or two
+  fine-tuned copies) share one compilation, and each gives its own outputs."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from simper_jax import finetune, sharding  # pylint: disable=g-import-not-at-top
+  from simper_jax.models import featurizer3d  # pylint: disable=g-import-not-at-top
+  module = featurizer3d.Model(widths=(2,), temporal_kernel=3)
+  video = np.random.default_rng(0).integers(0, 255, (8, 6, 8, 8, 1), dtype=np.uint8)
+  first = module.init(jax.random.key(0), video[:1].astype(np.float32))
+  second = module.init(jax.random.key(1), video[:1].astype(np.float32))
+  batch_sharding = sharding.batch_sharding(sharding.make_mesh((("data", -1),), jax.devices()))
+  outputs = [evaluate.make_encoder_fn(module, v, batch_sharding)(video) for v in (first, second)]
+  assert not np.allclose(outputs[0], outputs[1])
+  assert evaluate.jitted_encode(module)._cache_size() == 1
+  head = heads.LinearHead().init(jax.random.key(2), evaluate.spectrum(np.zeros((1, 6))))
+  predictions = [finetune.make_predict_fn(module, v, head, batch_sharding)(video)
+                 for v in (first, second)]
+  assert not np.allclose(predictions[0], predictions[1])
+  assert finetune._jitted_predict(module, None)._cache_size() == 1
+
+
+def test_prefetch_keeps_order_and_raises_the_readers_error():
+  from simper_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  assert list(pipeline.prefetch(iter(range(5)))) == list(range(5))
+
+  def failing():
+    yield 1
+    raise ValueError("damaged record")
+
+  with pytest.raises(ValueError, match="damaged record"):
+    list(pipeline.prefetch(failing()))

@@ -8,6 +8,8 @@ import importlib
 import logging
 import math
 import os
+import queue
+import threading
 import time
 from typing import Iterator
 
@@ -261,6 +263,31 @@ def eval_batches(source, *, batch_size: int, label_key: str, keys=()) -> Iterato
     mask = np.arange(batch_size) < len(indices)
     yield {**{k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) for k, v in batch.items()},
            "mask": mask}
+
+
+def prefetch(iterator, size: int = 1) -> Iterator:
+  """The items of `iterator`, with up to `size` of them read ahead in a background thread.
+
+  Written by hand (a thread and a bounded queue) because the evaluation batches are a plain
+  Python generator over random-access reads, not a grain pipeline; an exception in the reader
+  is raised here, in the consumer.
+  """
+  items = queue.Queue(maxsize=size)
+  done = object()
+
+  def read():
+    try:
+      for item in iterator:
+        items.put(item)
+    except BaseException as error:  # pylint: disable=broad-except
+      items.put(error)
+    items.put(done)
+
+  threading.Thread(target=read, daemon=True).start()
+  while (item := items.get()) is not done:
+    if isinstance(item, BaseException):
+      raise item
+    yield item
 
 
 def _decode(value):
