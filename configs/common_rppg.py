@@ -54,6 +54,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.model.dense = 128  # TS-CAN hidden dense width (paper)
   c.model.dropout = (0.25, 0.5)  # TS-CAN dropout after conv stages / hidden dense (paper)
   c.model.temporal_kernel = 5  # featurizer3d only: conv kernel length along time
+  c.model.conv_impl = "auto"  # featurizer3d only: "auto" (im2col on CPU), "xla" or "im2col"
   c.model.dtype = "float32"  # compute dtype: "float32" or "bfloat16" (params stay float32)
 
   # SimPer on video (our choices where the paper's rPPG settings are not public): M = 10 speeds

@@ -59,6 +59,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.model.name = "featurizer3d"  # module in simper_jax/models/
   c.model.widths = (64, 128)  # channels of the conv blocks (reference featurizer)
   c.model.temporal_kernel = 5  # conv kernel length along time
+  # How the convs are computed: "auto" (spatial im2col + a conv in time on CPU, where it is
+  # ≈2× faster; XLA's 3D conv on accelerators), "xla" or "im2col". Same parameters and values.
+  c.model.conv_impl = "auto"
   c.model.dtype = "float32"  # compute dtype: "float32" or "bfloat16" (params stay float32)
 
   # The reference tutorial: M = 10 speeds in U(0.5, 3), windows of T/3 frames.

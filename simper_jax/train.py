@@ -150,6 +150,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("model.name", f"expected one of {models.MODELS}.")
   if config.model.dtype not in ("float32", "bfloat16"):
     fail("model.dtype", "expected 'float32' or 'bfloat16'.")
+  if config.model.get("conv_impl", "auto") not in ("auto", "xla", "im2col"):
+    fail("model.conv_impl", "expected 'auto', 'xla' or 'im2col'.")
   accum = config.get("grad_accum_steps", 1)
   if not (isinstance(accum, int) and accum >= 1):
     fail("grad_accum_steps", "expected a positive integer.")
