@@ -51,4 +51,4 @@ def test_either_encoder_by_name_from_the_same_config(tmp_path):
   model = train.make_model(config)
   assert isinstance(model, featurizer3d.Model) and tuple(model.widths) == (2, 2)
   assert checkpoint.encoder_spec(config)["kwargs"] == {"widths": [2, 2], "temporal_kernel": 5,
-                                                       "dtype": "float32"}
+                                                       "dtype": "float32", "conv_impl": "auto"}
