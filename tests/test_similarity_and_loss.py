@@ -109,3 +109,24 @@ def test_fft_readout_recovers_frequency_and_harmonic():
   doubled = np.sin(2 * np.pi * 2 * freqs[:, None] * t)  # a signal at 2f, read as f
   np.testing.assert_allclose(evaluate.fft_frequency(doubled, fps, (0.5, 5.0), harmonic=2),
                              freqs, atol=0.06)
+
+
+def test_label_distances_on_hand_worked_speeds():
+
+  a, b = jnp.asarray([0.5, 2.0]), jnp.asarray([1.0, 2.0, 0.25])
+  delta = np.array([[0.5, 1.5, 0.25], [1.0, 0.0, 1.75]])
+  np.testing.assert_allclose(simper.label_distance(a, b, "l1"), delta, rtol=1e-6)
+  np.testing.assert_allclose(simper.label_distance(a, b, "l2"), delta**2, rtol=1e-6)
+  np.testing.assert_allclose(simper.label_distance(a, b, "sqrt"), np.sqrt(delta), atol=2e-6)
+  with pytest.raises(ValueError, match="Unknown label_dist 'l3'"):
+    simper.label_distance(a, b, "l3")
+
+
+def test_learning_rate_drops_at_the_configured_epochs():
+  from simper_jax import train  # pylint: disable=g-import-not-at-top
+  from tiny import tiny_config  # pylint: disable=g-import-not-at-top
+  config = tiny_config("/unused")
+  config.learning_rate, config.lr_decay_epochs, config.lr_decay_factor = 1e-3, (2, 3), 0.1
+  schedule = train.make_schedule(config, steps_per_epoch=10)
+  lrs = [float(schedule(step)) for step in (0, 19, 20, 29, 30, 100)]
+  np.testing.assert_allclose(lrs, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5], rtol=1e-6)
