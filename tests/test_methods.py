@@ -326,3 +326,16 @@ def test_moco_with_gradient_accumulation_enqueues_every_key_of_the_batch(data_di
   # must still be the key of the same clip (nearest row of the whole-batch run).
   similarity = queue[:8] @ whole_queue[:8].T
   np.testing.assert_array_equal(np.argmax(similarity, axis=1), np.arange(8))
+
+
+def test_load_encoder_returns_the_trained_params_and_batchnorm_statistics(data_dir, tmp_path):
+  workdir = str(tmp_path / "run")
+  state, _, _ = train.train(tiny_config(data_dir, num_steps=2), workdir)
+  _, variables = checkpoint.load_encoder(workdir)
+  trained = {"params": state.params["encoder"], "batch_stats": state.batch_stats["encoder"]}
+  assert jax.tree.structure(variables) == jax.tree.structure(trained)
+  for loaded, kept in zip(jax.tree.leaves(variables), jax.tree.leaves(trained)):
+    np.testing.assert_array_equal(loaded, np.asarray(kept))
+  # The statistics moved away from their initial values (mean 0, var 1): a real comparison.
+  assert any(np.abs(np.asarray(v)).max() > 0 for v in
+             jax.tree.leaves(variables["batch_stats"]))
