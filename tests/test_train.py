@@ -142,3 +142,23 @@ def test_a_bad_config_value_is_a_message_not_a_traceback(tmp_path):
   assert ("Error: config.mesh=(('data', 3),): the axis sizes multiply to 3, which does not "
           "divide the 8 devices.") in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_data_iterator_restored_mid_epoch_continues_the_uninterrupted_stream():
+  """The iterator's state, saved in the middle of an epoch (and across an epoch boundary),
+  restores to the very batches an uninterrupted iterator yields next."""
+  from simper_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  source = [{"video": np.full((2, 2, 2, 1), i, np.uint8), "label": np.float32(i)}
+            for i in range(10)]  # 10 examples, batches of 4: epochs end mid-batch
+  ids = lambda batch: batch["label"].astype(int).tolist()
+  uninterrupted = pipeline.train_iterator(source, global_batch_size=4, seed=3, label_key="label")
+  stream = [ids(next(uninterrupted)) for _ in range(8)]
+  assert sorted(sum(stream[:5], [])) == sorted(list(range(10)) * 2)  # two epochs, none dropped
+  for stop in (1, 3):  # mid-epoch; and after the batch that crosses the first epoch's end
+    first = pipeline.train_iterator(source, global_batch_size=4, seed=3, label_key="label")
+    for _ in range(stop):
+      next(first)
+    state = first.get_state()
+    resumed = pipeline.train_iterator(source, global_batch_size=4, seed=3, label_key="label")
+    resumed.set_state(state)
+    assert [ids(next(resumed)) for _ in range(8 - stop)] == stream[stop:]
