@@ -56,6 +56,31 @@ def test_per_video_heart_rates_reassemble_clips_in_order():
   assert windows == ["v#0", "v#1"]  # 540 frames: two whole 200-frame windows
 
 
+def test_per_video_windows_follow_each_clips_own_rate_in_video_order():
+  """Two videos whose rate changes from clip to clip, clips shuffled across both: each
+  180-frame window is read at its own clip's rate, predicted from a signal that is not the
+  PPG (a phase-shifted square wave at the same rate)."""
+  fps = 30.0
+  rates = {"a": [60.0, 90.0, 120.0], "b": [105.0, 72.0, 84.0]}
+  signals, ppg, ids, index = [], [], [], []
+  for video, video_rates in rates.items():
+    for k, bpm in enumerate(video_rates):
+      t = np.arange(180) / fps + 6 * k
+      ppg.append(np.sin(2 * np.pi * bpm / 60 * t))
+      signals.append(np.sign(np.sin(2 * np.pi * bpm / 60 * t + 1.0)))
+      ids.append(video)
+      index.append(k)
+  order = np.random.default_rng(0).permutation(6)
+  signals, ppg = np.asarray(signals)[order], np.asarray(ppg)[order]
+  pred, true, units = hr.per_video_heart_rates(signals, ppg, np.asarray(ids)[order],
+                                               np.asarray(index)[order], fps, window=180)
+  assert units == ["a#0", "a#1", "a#2", "b#0", "b#1", "b#2"]
+  expected = rates["a"] + rates["b"]
+  bin_bpm = 60 * fps / 256  # nfft = next power of two of 180
+  np.testing.assert_allclose(true, expected, atol=bin_bpm)
+  np.testing.assert_allclose(pred, expected, atol=bin_bpm)
+
+
 def test_temporal_shift_hand_worked():
   # 2 blocks of 3 frames, 3 channels; value = 100·frame + channel.
   frames = (100 * np.arange(6)[:, None] + np.arange(3)[None, :]).astype(np.float32)
