@@ -2,6 +2,7 @@
 outside the optimizer, their views, the 1-NN readout and the training-split harmonic rule,
 and every method end to end through the one loop."""
 
+import functools
 import json
 import os
 
@@ -339,3 +340,17 @@ def test_load_encoder_returns_the_trained_params_and_batchnorm_statistics(data_d
   # The statistics moved away from their initial values (mean 0, var 1): a real comparison.
   assert any(np.abs(np.asarray(v)).max() > 0 for v in
              jax.tree.leaves(variables["batch_stats"]))
+
+
+def test_simper_views_are_independent_draws():
+  """View i of the first half and view i of the second share their speed but not their
+  window or augmentation; two clips (two keys) get different speeds."""
+  from simper_jax.methods import simper  # pylint: disable=g-import-not-at-top
+  clip = jax.random.uniform(jax.random.key(0), (40, 12, 12, 1))
+  make = functools.partial(simper.make_views, num_speeds=4, speed_range=(0.5, 2.0), window=16)
+  views, speeds = make(jax.random.key(1), clip)
+  np.testing.assert_array_equal(speeds[:4], speeds[4:])
+  for i in range(4):
+    assert not np.allclose(views[i], views[4 + i]), f"views {i} and {4 + i} are the same draw"
+  _, other_speeds = make(jax.random.key(2), clip)
+  assert not np.allclose(speeds, other_speeds)
