@@ -57,15 +57,15 @@ def main(_):
   for i, width in enumerate(m.widths):
     conv = featurizer3d.Conv3D(width, (m.temporal_kernel, 3, 3), dtype=dtype,
                                impl=m.get("conv_impl", "auto"))
-    parts = [(f"conv {i} ({x.shape[-1]}→{width}, {m.temporal_kernel}×3×3) on "
-              f"{x.shape[2]}×{x.shape[3]}", conv)]
+    conv_name = (f"conv {i} ({x.shape[-1]}→{width}, {m.temporal_kernel}×3×3) on "
+                 f"{x.shape[2]}×{x.shape[3]}")
     variables = conv.init(jax.random.key(2), x)
     y = conv.apply(variables, x)
     norm = featurizer3d.nn.BatchNorm(use_running_average=False, momentum=0.99, epsilon=1e-3,
                                      dtype=dtype)
     norm_vars = norm.init(jax.random.key(3), y)
     for name, fn, args in (
-        (parts[0][0], lambda v, x: conv.apply(v, x), (variables, x)),
+        (conv_name, lambda v, x: conv.apply(v, x), (variables, x)),
         (f"batchnorm {i} + relu", lambda v, y: jax.nn.relu(
             norm.apply(v, y, mutable=["batch_stats"])[0]), (norm_vars, y)),
         (f"max-pool {i}", lambda _, y: featurizer3d.spatial_max_pool(y), (None, y))):

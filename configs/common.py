@@ -80,6 +80,14 @@ def baselines(c: ml_collections.ConfigDict, *, moco_queue: int) -> None:
   c.supervised = supervised
 
 
+def shrink_baselines(c: ml_collections.ConfigDict, *, queue_size: int = 16,
+                     widths: tuple = (16, 8)) -> None:
+  """The baselines' heads and MoCo queue at test size (the `tiny` variants)."""
+  c.moco.queue_size = queue_size
+  c.simclr.projector = c.moco.projector = c.cvrl.projector = widths
+  c.byol.projector = c.byol.predictor = widths
+
+
 def loop(c: ml_collections.ConfigDict, *, batch_size: int, num_epochs: int,
          lr_decay_epochs: tuple, checkpoint_every: int) -> None:
   """Adds the training-loop fields (batch, mesh, length, Adam schedule, logging) to `c`."""

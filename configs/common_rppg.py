@@ -145,7 +145,5 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
     c.eval.finetune_fractions = (1.0, 0.5)
     c.eval.finetune_steps = 2
     c.eval.finetune_batch_size = 8
-    c.moco.queue_size = 16
-    c.simclr.projector = c.moco.projector = c.cvrl.projector = (16, 8)
-    c.byol.projector = c.byol.predictor = (16, 8)
+    common.shrink_baselines(c)
   return c

@@ -119,7 +119,5 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.checkpoint_every = 2
     c.eval.batch_size = 8
     c.eval.band = (0.3, 4.0)
-    c.moco.queue_size = 16
-    c.simclr.projector = c.moco.projector = c.cvrl.projector = (16, 8)
-    c.byol.projector = c.byol.predictor = (16, 8)
+    common.shrink_baselines(c)
   return c

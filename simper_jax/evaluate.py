@@ -168,11 +168,15 @@ HARMONICS = (1, 2, 3)
 
 
 def choose_fft_harmonic(train_signals: np.ndarray, train_labels: np.ndarray, fps: float,
-                        band) -> int:
+                        band, readout: Callable = fft_frequency) -> int:
   """The harmonic of `HARMONICS` whose FFT readout has the lowest MAE on the *training*
-  split's labels: the rule for every method when `eval.fft_harmonic` is None, so that no
-  readout setting is chosen on test data."""
-  maes = [np.mean(np.abs(fft_frequency(train_signals, fps, band, h) - train_labels))
+  split's labels: the rule for every method and protocol when `eval.fft_harmonic` is None, so
+  that no readout setting is chosen on test data.
+
+  `readout(train_signals, fps, band, harmonic) -> [N] Hz`: `fft_frequency`, or a variant of
+  it (Countix's reads each clip's segment only).
+  """
+  maes = [np.mean(np.abs(readout(train_signals, fps, band, h) - train_labels))
           for h in HARMONICS]
   return HARMONICS[int(np.argmin(maes))]
 
@@ -246,6 +250,9 @@ def evaluate_signals(train_signals, train_labels, test_signals, test_labels, **k
   return results
 
 
+MIN_SEGMENT_FRAMES = 8
+
+
 def segment_fft_frequency(signals: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                           fps: float, band, harmonic: int = 1) -> np.ndarray:
   """The FFT readout on the frames of each clip inside its repetition segment (a Countix
@@ -266,9 +273,6 @@ def segment_fft_frequency(signals: np.ndarray, starts: np.ndarray, lengths: np.n
     frames = starts[rows, None] + np.arange(length)
     out[rows] = fft_frequency(signals[rows[:, None], frames], fps, band, harmonic)
   return out
-
-
-MIN_SEGMENT_FRAMES = 8
 
 
 def counting_metrics(frequency: np.ndarray, duration: np.ndarray, count: np.ndarray) -> dict:
@@ -298,12 +302,14 @@ def evaluate_counting(train: dict, test: dict, *, fps: float, band, probe_input:
   predictions = readout_predictions(train["signals"], train["label"], test["signals"], fps=fps,
                                     band=band, probe_input=probe_input, probe_l2=probe_l2,
                                     knn_similarity=knn_similarity, fft=False)
-  segment_fft = lambda split, h: segment_fft_frequency(
-      split["signals"], split["segment_start"], split["segment_frames"], fps, band, h)
-  if fft_harmonic is None:  # chosen on the training split, as choose_fft_harmonic does
-    fft_harmonic = HARMONICS[int(np.argmin([np.mean(np.abs(segment_fft(train, h) - train["label"]))
-                                            for h in HARMONICS]))]
-  predictions = {"fft": segment_fft(test, fft_harmonic), **predictions}
+  def segment_fft(split):
+    return lambda signals, fps, band, h: segment_fft_frequency(
+        signals, split["segment_start"], split["segment_frames"], fps, band, h)
+  if fft_harmonic is None:
+    fft_harmonic = choose_fft_harmonic(train["signals"], train["label"], fps, band,
+                                       readout=segment_fft(train))
+  predictions = {"fft": segment_fft(test)(test["signals"], fps, band, fft_harmonic),
+                 **predictions}
   results = {name: {**regression_metrics(pred, test["label"]),
                     **counting_metrics(pred, test["duration"], test["count"])}
              for name, pred in predictions.items()}

@@ -225,10 +225,9 @@ def tile_windows(values: np.ndarray, starts: np.ndarray, *, window: int, target:
 def normalization(array, boundary: int, seed: int = 0) -> tuple[float, float]:
   """(lo, hi): the 0.5 and 99.5 percentiles of the training period's values, from at most
   `_MAX_NORMALIZATION_SAMPLES` of them (a random subset of time steps)."""
-  num_steps = boundary
   per_step = array.sizes["latitude"] * array.sizes["longitude"]
-  keep = min(num_steps, max(1, _MAX_NORMALIZATION_SAMPLES // per_step))
-  steps = np.sort(np.random.default_rng(seed).permutation(num_steps)[:keep])
+  keep = min(boundary, max(1, _MAX_NORMALIZATION_SAMPLES // per_step))
+  steps = np.sort(np.random.default_rng(seed).permutation(boundary)[:keep])
   values = np.asarray(array.isel(time=steps).values, np.float64).ravel()
   values = values[np.isfinite(values)]
   if not len(values):

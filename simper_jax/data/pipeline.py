@@ -4,6 +4,7 @@ Clips stay uint8 on the host (4× less host memory and transfer than float32); t
 converts them on the device.
 """
 
+import dataclasses
 import importlib
 import logging
 import math
@@ -33,7 +34,7 @@ CHANNELS = {"rotating_digits": 1, "scamps": 3, "ubfc_rppg": 3, "pure": 3, "count
 # Builder fields giving the clips' frames and side, where a dataset names them differently.
 _SHAPE_FIELDS = {"lst": ("window_hours", "tile_size")}
 # The module that writes each dataset's `config.data.synthetic` files in its real on-disk
-# format: it has SyntheticSpec, source_name(spec) and prepare(builder, name, spec).
+# format: it has a SyntheticSpec dataclass and prepare(builder, name, spec).
 SYNTHETIC = {"scamps": "simper_jax.data.synthetic_rppg",
              "ubfc_rppg": "simper_jax.data.synthetic_rppg",
              "pure": "simper_jax.data.synthetic_rppg",
@@ -96,7 +97,8 @@ def get_builder(data_config, log=None) -> tfds.core.DatasetBuilder:
     spec = synthetic_writer.SyntheticSpec(**synthetic.to_dict())
     # Synthetic sets are named by their settings, so they never share a directory with the
     # user's real data (or with each other).
-    builder_fields["source"] = synthetic_writer.source_name(spec)
+    builder_fields["source"] = "synthetic-" + ",".join(
+        f"{k}={v}" for k, v in dataclasses.asdict(spec).items())
   data_dir = os.path.expanduser(data_config.data_dir or "~/tensorflow_datasets")
   # Process 0 prepares first while the others wait, so hosts sharing data_dir (a bucket, NFS)
   # never write the same files at once. The others then build their builder, which reads the

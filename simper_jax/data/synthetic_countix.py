@@ -123,11 +123,6 @@ def write(directory: str, spec: SyntheticSpec) -> dict[str, int]:
   return with_video
 
 
-def source_name(spec: SyntheticSpec) -> str:
-  """The builder's `source` field for a synthetic set: its settings, readable."""
-  return "synthetic-" + ",".join(f"{k}={v}" for k, v in dataclasses.asdict(spec).items())
-
-
 def prepare(builder, fmt: str, spec: SyntheticSpec) -> None:
   """Writes the synthetic files to a temporary directory and prepares `builder` from them with
   the real reader."""

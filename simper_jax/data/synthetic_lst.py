@@ -50,8 +50,7 @@ def temperatures(spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarray, np.ndarra
   mean = 288.0 - 0.6 * (lats[:, None] - lats.mean()) + 2 * smooth(
       rng.normal(0, 3, (spec.num_latitudes, spec.num_longitudes)), 4)
   low, high = spec.diurnal_amplitude
-  amplitude = low + (high - low) * (smooth(rng.uniform(0, 1, mean.shape), 6) - 0) / 1.0
-  amplitude = np.clip(amplitude, low, high)
+  amplitude = np.clip(low + (high - low) * smooth(rng.uniform(0, 1, mean.shape), 6), low, high)
   local_hour = (hours[:, None, None] + lons[None, None, :] / 15.0) % 24
   diurnal = amplitude * np.cos(2 * np.pi * (local_hour - 14.0) / 24)
   # Weather: daily anomalies, AR(1) across days, smooth in space, interpolated to hours.
@@ -101,11 +100,6 @@ def write(directory: str, spec: SyntheticSpec, num_files: int = 2) -> list[str]:
         "_FillValue": FILL_VALUE}})
     paths.append(path)
   return paths
-
-
-def source_name(spec: SyntheticSpec) -> str:
-  """The builder's `source` field for a synthetic set: its settings, readable."""
-  return "synthetic-" + ",".join(f"{k}={v}" for k, v in dataclasses.asdict(spec).items())
 
 
 def prepare(builder, fmt: str, spec: SyntheticSpec) -> None:

@@ -173,11 +173,6 @@ def _write_pure(directory, index, spec, frames, ppg, rate):
   return video_id
 
 
-def source_name(spec: SyntheticSpec) -> str:
-  """The builder's `source` field for a synthetic set: its settings, readable."""
-  return "synthetic-" + ",".join(f"{k}={v}" for k, v in dataclasses.asdict(spec).items())
-
-
 def prepare(builder, fmt: str, spec: SyntheticSpec) -> None:
   """Writes the synthetic files to a temporary directory, prepares `builder` from them with
   the real reader, and checks the labels: the HR protocol on each test video's ground-truth
