@@ -20,6 +20,7 @@ import numpy as np
 from ml_collections import config_flags
 
 from simper_jax import methods
+from simper_jax import sharding
 from simper_jax.data import pipeline
 from simper_jax.methods import simper
 from simper_jax.models import featurizer3d
@@ -46,19 +47,20 @@ def main(_):
   clips = jax.random.uniform(jax.random.key(0),
                              (config.batch_size,) + pipeline.clip_shape(config.data))
   keys = jax.random.split(jax.random.key(1), config.batch_size)
-  make_views = jax.jit(jax.vmap(method.make_views))
+  options = sharding.compiler_options()  # as the train step is compiled
+  make_views = jax.jit(jax.vmap(method.make_views), compiler_options=options)
   views, aux = make_views(keys, clips)
   views = views.reshape((-1,) + views.shape[2:])
   rows = [("views (speeds + augmentations)", _median_ms(make_views, keys, clips), None)]
 
   m = config.model
   dtype = jnp.dtype(m.dtype)
-  x = views.astype(dtype)
+  x = jnp.transpose(views.astype(dtype), featurizer3d.TIME_MINOR)  # the model's layout
   for i, width in enumerate(m.widths):
     conv = featurizer3d.Conv3D(width, (m.temporal_kernel, 3, 3), dtype=dtype,
                                impl=m.get("conv_impl", "auto"))
     conv_name = (f"conv {i} ({x.shape[-1]}→{width}, {m.temporal_kernel}×3×3) on "
-                 f"{x.shape[2]}×{x.shape[3]}")
+                 f"{x.shape[1]}×{x.shape[2]}")
     variables = conv.init(jax.random.key(2), x)
     y = conv.apply(variables, x)
     norm = featurizer3d.nn.BatchNorm(use_running_average=False, momentum=0.99, epsilon=1e-3,
@@ -69,9 +71,10 @@ def main(_):
         (f"batchnorm {i} + relu", lambda v, y: jax.nn.relu(
             norm.apply(v, y, mutable=["batch_stats"])[0]), (norm_vars, y)),
         (f"max-pool {i}", lambda _, y: featurizer3d.spatial_max_pool(y), (None, y))):
-      forward = jax.jit(fn)
+      forward = jax.jit(fn, compiler_options=options)
       both = jax.jit(jax.grad(lambda v, x: jnp.sum(fn(v, x).astype(jnp.float32)),
-                              argnums=(0, 1) if name.startswith(("conv", "batch")) else 1))
+                              argnums=(0, 1) if name.startswith(("conv", "batch")) else 1),
+                     compiler_options=options)
       rows.append((name, _median_ms(forward, *args), _median_ms(both, *args)))
     x = featurizer3d.spatial_max_pool(y)
   signals = jax.random.normal(jax.random.key(4), views.shape[:2])

@@ -52,7 +52,8 @@ def main(_):
   state = jax.jit(init, out_shardings=state_sharding)(jax.random.key(0))
   step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, schedule=schedule,
                                    method=method, config=config, augment_key=jax.random.key(1)),
-                 in_shardings=(state_sharding, batch_sharding), donate_argnums=0)
+                 in_shardings=(state_sharding, batch_sharding), donate_argnums=0,
+                 compiler_options=sharding.compiler_options(devices))
   rng = np.random.default_rng(0)
   batch = {"video": jax.device_put(rng.integers(0, 256, clip_shape, dtype=np.uint8),
                                    batch_sharding),

@@ -89,7 +89,8 @@ def _train_step(module, learning_rate: float, spectrum_band):
   every label fraction reuses one compilation."""
   tx = optax.adam(learning_rate)
 
-  @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
+  @functools.partial(jax.jit, donate_argnums=(0, 1, 2),
+                     compiler_options=sharding_lib.compiler_options())
   def step(trainable, opt_state, batch_stats, video, labels, label_scale, step_key):
     def loss_fn(trainable):
       prediction, new_stats = predict(

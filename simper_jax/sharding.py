@@ -104,3 +104,18 @@ def to_host(array: jax.Array) -> np.ndarray:
   if jax.process_count() == 1:
     return np.asarray(jax.device_get(array))
   return np.asarray(multihost_utils.process_allgather(array, tiled=True))
+
+
+# XLA:CPU rewrites every reduction over a dimension longer than 32 into a reduce-window
+# ("tree reduction"), whose CPU kernel walks the window with the channels innermost: the
+# BatchNorm statistics and their gradients of the 3D-CNN's train step then took ~1.5 s of a
+# 5 s step, where plain reductions take ~0.05 s (benchmarks/step_profile.py, 2-core CPU). The
+# plain reductions are also closer to float64 (tests/test_featurizer.py). Other backends have
+# their own reduction emitters and get no options.
+CPU_COMPILER_OPTIONS = {"xla_disable_hlo_passes": "tree_reduction_rewriter"}
+
+
+def compiler_options(devices: Sequence[jax.Device] | None = None) -> dict[str, str]:
+  """XLA options for the jitted train and fine-tuning steps on `devices` (default: JAX's)."""
+  devices = jax.devices() if devices is None else devices
+  return dict(CPU_COMPILER_OPTIONS) if devices[0].platform == "cpu" else {}

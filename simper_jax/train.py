@@ -422,7 +422,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
       functools.partial(train_step, model=model, tx=tx, schedule=schedule, method=method,
                         config=config, augment_key=augment_key),
       in_shardings=(state_sharding, batch_sharding), out_shardings=(state_sharding, replicated),
-      donate_argnums=0)
+      donate_argnums=0, compiler_options=sharding.compiler_options(mesh.devices.flat))
 
   # --- Restore or init -------------------------------------------------------------------------
   manager = checkpoint.make_manager(workdir, config)

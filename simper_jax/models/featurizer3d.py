@@ -9,45 +9,70 @@ import jax.numpy as jnp
 CONV_IMPLS = ("auto", "xla", "im2col")
 
 
-def spatial_max_pool(x: jnp.ndarray) -> jnp.ndarray:
-  """2×2 max-pool over H and W of [N, L, H, W, C] (VALID: an odd last row/column is dropped).
+# The model runs in a time-minor layout, [N, H, W, T, C]. On CPU each convolution is a spatial
+# im2col and a 1D convolution over T of N·H·W sequences, and in this layout the im2col's
+# columns already are those sequences (a reshape), where [N, T, H, W, C] needed a transpose of
+# the step's largest tensor and another of the output (with their gradients ~1.6 s of a 17 s
+# batch-4 step on 2 CPU cores). Accelerators get the same logical layout through the
+# convolution's dimension numbers and pick their own physical layout.
+TIME_MINOR = (0, 2, 3, 1, 4)  # [N, T, H, W, C] -> [N, H, W, T, C]
 
-  The same values as `nn.max_pool(x, (1, 2, 2), strides=(1, 2, 2))`, written as a reshape and
-  a max because XLA's generic pooling gradient (select-and-scatter) is several times slower
-  on CPU, and no faster elsewhere.
+
+def spatial_max_pool(x: jnp.ndarray) -> jnp.ndarray:
+  """2×2 max-pool over H and W of time-minor [N, H, W, T, C] (VALID: an odd last row/column
+  is dropped).
+
+  The values of `nn.max_pool` with window and strides (2, 2) over H and W, written as the
+  maximum of the four strided corners: their gradient is a few selects that XLA fuses. On the
+  paper's first pool (20 views × 50 frames of 28×28×64, forward and backward, 2 CPU cores)
+  this took 72 ms, a reshape-and-max 358 ms and `nn.max_pool` (select-and-scatter) 700 ms.
   """
-  n, length, h, w, c = x.shape
-  x = x[:, :, : h // 2 * 2, : w // 2 * 2]
-  return x.reshape(n, length, h // 2, 2, w // 2, 2, c).max(axis=(3, 5))
+  n, h, w, t, c = x.shape
+  x = x[:, : h // 2 * 2, : w // 2 * 2]
+  top = jnp.maximum(x[:, 0::2, 0::2], x[:, 0::2, 1::2])
+  bottom = jnp.maximum(x[:, 1::2, 0::2], x[:, 1::2, 1::2])
+  return jnp.maximum(top, bottom)
+
+
+def _same(k: int) -> tuple[int, int]:
+  """lax's SAME padding of a stride-1 window of k."""
+  return (k - 1) // 2, k - 1 - (k - 1) // 2
 
 
 def conv3d_im2col(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
   """A stride-1, SAME-padded 3D convolution as a spatial im2col and a 1D convolution in time.
 
-  [N, T, H, W, Cin] with kernel [kt, kh, kw, Cin, Cout] -> [N, T, H, W, Cout], the values of
-  `lax.conv_general_dilated(..., "SAME")`. The kh·kw shifted copies of the input become
-  channels, and the remaining kt-tap convolution over time runs on kh·kw·Cin input channels.
-  On CPU, XLA's 1D convolution with that many channels (and its gradients) runs about 1.9×
-  faster than its 3D convolution on the paper's 64→128 layer (benchmarks/step_profile.py); on
-  accelerators cuDNN's and the TPU's 3D convolutions are the better choice, so `Conv3D` uses
-  this on CPU only.
+  Time-minor [N, H, W, T, Cin] with kernel [kt, kh, kw, Cin, Cout] -> [N, H, W, T, Cout], the
+  values of `conv3d_xla`. The kh·kw shifted copies of the input become channels, and the
+  remaining kt-tap convolution over time runs on kh·kw·Cin input channels. On CPU, XLA's 1D
+  convolution with that many channels (and its gradients) runs about 1.9× faster than its 3D
+  convolution on the paper's 64→128 layer (benchmarks/step_profile.py); on accelerators cuDNN's
+  and the TPU's 3D convolutions are the better choice, so `Conv3D` uses this on CPU only.
   """
   kt, kh, kw, cin, cout = kernel.shape
-  n, t, h, w, _ = x.shape
-  same = lambda k: ((k - 1) // 2, k - 1 - (k - 1) // 2)  # lax's SAME padding at stride 1
-  padded = jnp.pad(x, ((0, 0), (0, 0), same(kh), same(kw), (0, 0)))
-  cols = jnp.concatenate([padded[:, :, i:i + h, j:j + w] for i in range(kh) for j in range(kw)],
-                         axis=-1)  # [N, T, H, W, kh·kw·Cin], (i, j, c) order as the kernel's
-  sequences = jnp.transpose(cols, (0, 2, 3, 1, 4)).reshape(n * h * w, t, kh * kw * cin)
-  out = jax.lax.conv_general_dilated(sequences, kernel.reshape(kt, kh * kw * cin, cout), (1,),
-                                     [same(kt)], dimension_numbers=("NWC", "WIO", "NWC"))
-  return jnp.transpose(out.reshape(n, h, w, t, cout), (0, 3, 1, 2, 4))
+  n, h, w, t, _ = x.shape
+  padded = jnp.pad(x, ((0, 0), _same(kh), _same(kw), (0, 0), (0, 0)))
+  cols = jnp.concatenate([padded[:, i:i + h, j:j + w] for i in range(kh) for j in range(kw)],
+                         axis=-1)  # [N, H, W, T, kh·kw·Cin], (i, j, c) order as the kernel's
+  out = jax.lax.conv_general_dilated(cols.reshape(n * h * w, t, kh * kw * cin),
+                                     kernel.reshape(kt, kh * kw * cin, cout), (1,),
+                                     [_same(kt)], dimension_numbers=("NWC", "WIO", "NWC"))
+  return out.reshape(n, h, w, t, cout)
+
+
+def conv3d_xla(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+  """XLA's stride-1, SAME 3D convolution of time-minor [N, H, W, T, Cin] with a
+  [kt, kh, kw, Cin, Cout] kernel -> [N, H, W, T, Cout]."""
+  # (batch, feature, spatial dims in the kernel's order: T, H, W) for input and output.
+  time_minor = (0, 4, 3, 1, 2)
+  numbers = jax.lax.ConvDimensionNumbers(time_minor, (4, 3, 0, 1, 2), time_minor)
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1, 1), "SAME", dimension_numbers=numbers)
 
 
 class Conv3D(nn.Module):
-  """`nn.Conv(features, kernel_size, padding="SAME")` on [N, T, H, W, C], with the same
-  parameters (kernel [kt, kh, kw, Cin, Cout], bias) and initializers, computed by XLA's 3D
-  convolution or by `conv3d_im2col`.
+  """`nn.Conv(features, kernel_size, padding="SAME")` on time-minor [N, H, W, T, C], with the
+  same parameters (kernel [kt, kh, kw, Cin, Cout], bias) and initializers as nn.Conv on
+  [N, T, H, W, C], computed by `conv3d_xla` or `conv3d_im2col`.
 
   Attributes:
     impl: "auto" (im2col on CPU, XLA's convolution elsewhere), "xla" or "im2col".
@@ -68,12 +93,8 @@ class Conv3D(nn.Module):
     impl = self.impl
     if impl == "auto":
       impl = "im2col" if jax.default_backend() == "cpu" else "xla"
-    if impl == "im2col":
-      y = conv3d_im2col(x, kernel)
-    else:
-      y = jax.lax.conv_general_dilated(x, kernel, (1, 1, 1), "SAME",
-                                       dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
-    return y + bias
+    conv = conv3d_im2col if impl == "im2col" else conv3d_xla
+    return conv(x, kernel) + bias
 
 
 class Model(nn.Module):
@@ -104,13 +125,14 @@ class Model(nn.Module):
     dtype = jnp.dtype(self.dtype)
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
                                 dtype=dtype)  # Keras BatchNormalization defaults
-    x = video.astype(dtype)
+    x = jnp.transpose(video.astype(dtype), TIME_MINOR)  # see TIME_MINOR
     for i, width in enumerate(self.widths):
       # Named as nn.Conv would be, so checkpoints of either implementation load in the other.
       x = Conv3D(width, (self.temporal_kernel, 3, 3), dtype=dtype, impl=self.conv_impl,
                  name=f"Conv_{i}")(x)
       x = nn.relu(norm()(x))
       x = spatial_max_pool(x)
+    # A 1×1×1 kernel is the same in either layout.
     x = nn.Conv(1, (1, 1, 1), dtype=dtype, name=f"Conv_{len(self.widths)}")(x)
     x = nn.relu(norm()(x))
-    return jnp.mean(x, axis=(2, 3, 4)).astype(jnp.float32)
+    return jnp.mean(x, axis=(1, 2, 4)).astype(jnp.float32)
