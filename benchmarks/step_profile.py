@@ -7,9 +7,15 @@ invariant augmentations of 2M views per clip), each layer of the featurizer (for
 forward + backward of a sum of its outputs, with respect to its input and parameters), and
 the loss on random feature signals (value and gradient). The parts overlap nothing: their sum
 is close to, not exactly, the whole step (XLA fuses across them). With --trace=DIR, it also
-writes a jax.profiler trace of three whole steps for TensorBoard's profile plugin.
+writes a jax.profiler trace of three whole train steps there (for TensorBoard's or Perfetto's
+viewer) and prints the XLA operations that took the most time per step, from that trace.
 """
 
+import collections
+import glob
+import gzip
+import json
+import os
 import time
 
 from absl import app
@@ -17,16 +23,49 @@ from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ml_collections import config_flags
 
 from simper_jax import methods
 from simper_jax import sharding
 from simper_jax.data import pipeline
 from simper_jax.methods import simper
 from simper_jax.models import featurizer3d
+import train_step_bench  # benchmarks/, beside this script
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.")
+_CONFIG = train_step_bench.CONFIG  # one --config flag for both scripts
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls per part (median reported).")
+_TRACE = flags.DEFINE_string("trace", None, "Also trace three whole steps into this folder.")
+_TOP = flags.DEFINE_integer("top", 12, "XLA operations listed from the trace.")
+TRACED_STEPS = 3
+
+
+def trace_whole_step(config, folder: str) -> None:
+  """Traces whole train steps and prints the XLA operations (thunks) that took longest."""
+  step, state, batch, _, description = train_step_bench.build_step(config)
+  state, metrics = step(state, batch)  # compile outside the trace
+  jax.block_until_ready(metrics)
+  with jax.profiler.trace(folder, create_perfetto_trace=True):
+    started = time.perf_counter()
+    for _ in range(TRACED_STEPS):
+      state, metrics = step(state, batch)
+      jax.block_until_ready(metrics)
+    step_ms = 1e3 * (time.perf_counter() - started) / TRACED_STEPS
+  [path] = sorted(glob.glob(os.path.join(folder, "**", "*.trace.json.gz"), recursive=True),
+                  key=os.path.getmtime)[-1:]
+  with gzip.open(path) as f:
+    events = json.load(f)["traceEvents"]
+  per_step = collections.Counter()
+  for event in events:
+    # Complete events of the XLA executor's thunks; Python frames ("$...") and the executor's
+    # own spans are containers of these, not operations.
+    name = event.get("name", "")
+    if event.get("ph") == "X" and not name.startswith(("$", "ThunkExecutor", "PjRt")):
+      per_step[name] += event["dur"] / 1e3 / TRACED_STEPS
+  print(f"\nWhole step, {description}; trace in {path}.\n{step_ms:.0f} ms per traced step; "
+        f"the XLA operations that took longest:")
+  for name, ms in per_step.most_common(_TOP.value):
+    print(f"  {ms:9.1f} ms  {name}")
+  print(f"  {step_ms - sum(per_step.values()):9.1f} ms  not in the trace's operations: "
+        f"convolutions and matmuls, which XLA:CPU runs on its intra-op thread pool")
 
 
 def _median_ms(fn, *args) -> float:
@@ -94,6 +133,8 @@ def main(_):
   print(f"  {'part':<44}{'forward ms':>12}{'fwd+bwd ms':>12}")
   for name, forward, both in rows:
     print(f"  {name:<44}{forward:>12.1f}{'' if both is None else f'{both:12.1f}'}")
+  if _TRACE.value:
+    trace_whole_step(config, _TRACE.value)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ Times the full jitted step (augmentation of 2M views per clip on the device, fea
 forward and backward, loss, Adam update) on random uint8 clips of the config's shape, on the
 config's mesh (`config.mesh`, e.g. --config.mesh='(("data",-1),("fsdp",2))') and with its
 `model.dtype` and `grad_accum_steps`, so no input pipeline is involved. Prints the median step
-time, clips/s, and model FLOPs per step with the achieved FLOP/s as counted by XLA's cost
-analysis (MFU needs the device's peak, which the script prints when it knows it).
+time, clips/s, the analytic model FLOPs per step (`model_flops`) with the FLOP/s they give,
+XLA's own count for comparison, and MFU (analytic FLOP/s ÷ the device's peak) on devices whose
+peak it knows.
 """
 
 import functools
@@ -16,6 +17,7 @@ import time
 from absl import app
 from absl import flags
 import jax
+from jax.extend import core as jax_core
 import numpy as np
 import optax
 from ml_collections import config_flags
@@ -25,15 +27,45 @@ from simper_jax import sharding
 from simper_jax import train
 from simper_jax.data import pipeline
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.")
+CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after one compile step).")
 # Dense bf16 peak FLOP/s of accelerators we know, for MFU.
 PEAK_FLOPS = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12, "TPU v4": 275e12,
               "TPU v5 lite": 197e12, "TPU v5p": 459e12}
 
 
-def main(_):
-  config = _CONFIG.value
+def _conv_and_matmul_flops(jaxpr) -> float:
+  """2 × multiply-adds of every convolution and matmul in a jaxpr, sub-jaxprs included."""
+  total = 0.0
+  for eqn in jaxpr.eqns:
+    out = eqn.outvars[0].aval.shape
+    if eqn.primitive.name == "conv_general_dilated":
+      kernel = eqn.invars[1].aval.shape
+      out_features = kernel[eqn.params["dimension_numbers"].rhs_spec[0]]
+      total += 2.0 * np.prod(out) * np.prod(kernel) / out_features
+    elif eqn.primitive.name == "dot_general":
+      (contracting, _), _ = eqn.params["dimension_numbers"]
+      lhs = eqn.invars[0].aval.shape
+      total += 2.0 * np.prod(out) * np.prod([lhs[d] for d in contracting])
+    for sub in jax_core.jaxprs_in_params(eqn.params):  # pjit, custom_jvp, scan, ...
+      total += _conv_and_matmul_flops(sub)
+  return total
+
+
+def model_flops(model, variables, views_shape) -> float:
+  """Analytic model FLOPs of one train step on views [V, L, H, W, C]: 3 × the forward pass's
+  convolution and matmul FLOPs (the backward pass costs two forwards: gradients of the inputs
+  and of the weights), the usual MFU convention. Counted from the model's math, so the same
+  whichever way XLA computes a layer (im2col, cuDNN, padding)."""
+  forward = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"],
+                                                    rngs={"dropout": jax.random.key(0)}))(
+      variables, jax.ShapeDtypeStruct(views_shape, np.float32))
+  return 3.0 * _conv_and_matmul_flops(forward.jaxpr)
+
+
+def build_step(config):
+  """(jitted train step, state, batch, model FLOPs per step, description) for `config`, on
+  random uint8 clips, laid out on the config's mesh over all devices."""
   devices = jax.devices()
   train.check_config(config, len(devices))
   mesh = sharding.make_mesh(config.get("mesh", train.DEFAULT_MESH), devices)
@@ -58,10 +90,26 @@ def main(_):
   batch = {"video": jax.device_put(rng.integers(0, 256, clip_shape, dtype=np.uint8),
                                    batch_sharding),
            "label": jax.device_put(np.zeros(config.batch_size, np.float32), batch_sharding)}
-  compiled = step.lower(state, batch).compile()
-  cost = compiled.cost_analysis()
+  views = jax.eval_shape(jax.vmap(method.make_views), jax.random.split(jax.random.key(0),
+                                                                       config.batch_size),
+                         jax.ShapeDtypeStruct(clip_shape, np.float32))[0].shape
+  views_shape = (views[0] * views[1],) + views[2:]
+  flops = model_flops(model, {"params": state.params["encoder"],
+                              "batch_stats": state.batch_stats}, views_shape)
+  description = (f"{config.method} on {config.model.name} ({config.model.dtype}), batch "
+                 f"{config.batch_size} clips × {views[1]} views × {views[2]} frames of "
+                 f"{views[3]}², on {len(devices)}× {devices[0].device_kind}, mesh "
+                 f"{dict(mesh.shape)}, {config.get('grad_accum_steps', 1)} micro-batch(es)")
+  return step, state, batch, flops, description
+
+
+def main(_):
+  config = CONFIG.value
+  step, state, batch, flops, description = build_step(config)
+  devices = jax.devices()
+  cost = step.lower(state, batch).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", 0.0)) if cost else 0.0
+  xla_flops = float(cost.get("flops", 0.0)) if cost else 0.0
 
   state, metrics = step(state, batch)
   jax.block_until_ready(metrics)
@@ -73,20 +121,16 @@ def main(_):
     times.append(time.perf_counter() - start)
   median = float(np.median(times))
   kind = devices[0].device_kind
-  views = jax.eval_shape(method.make_views, jax.random.key(0),
-                         jax.ShapeDtypeStruct(clip_shape[1:], np.float32))[0].shape[0]
-  print(f"{config.method} on {config.model.name} ({config.model.dtype}), batch "
-        f"{config.batch_size} clips × {views} views × {method.window} frames of "
-        f"{clip_shape[2]}², on {len(devices)}× {kind}, mesh {dict(mesh.shape)}, "
-        f"{config.get('grad_accum_steps', 1)} micro-batch(es)")
+  print(description)
   print(f"  step time   {1e3 * median:9.1f} ms (median of {_STEPS.value})")
-  print(f"  throughput  {config.batch_size / median:9.1f} clips/s")
-  if flops:
-    achieved = flops / median
-    print(f"  XLA flops   {flops / 1e9:9.1f} GFLOP/step, {achieved / 1e12:.3f} TFLOP/s")
-    if kind in PEAK_FLOPS:
-      print(f"  MFU         {100 * achieved / (PEAK_FLOPS[kind] * len(devices)):9.2f} % "
-            f"(of dense bf16 peak)")
+  print(f"  throughput  {config.batch_size / median:9.2f} clips/s")
+  achieved = flops / median
+  print(f"  model FLOPs {flops / 1e9:9.1f} GFLOP/step (analytic), {achieved / 1e9:.1f} GFLOP/s")
+  if xla_flops:
+    print(f"  XLA FLOPs   {xla_flops / 1e9:9.1f} GFLOP/step (XLA's cost analysis, for comparison)")
+  if kind in PEAK_FLOPS:
+    print(f"  MFU         {100 * achieved / (PEAK_FLOPS[kind] * len(devices)):9.2f} % "
+          f"(of dense bf16 peak)")
 
 
 if __name__ == "__main__":
