@@ -15,6 +15,9 @@ def simper(*, num_speeds: int, speed_range: tuple[float, float],
   s.label_dist = "l1"  # speed distance for soft targets: "l1" | "l2" | "sqrt"
   s.label_temperature = 0.1  # τ_label of the soft targets
   s.feature_temperature = 1.0  # τ_feat dividing similarities (reference: 1)
+  # Fourier transforms of max_xcorr/npsd: "fft" (jnp.fft) | "matmul" (cos/sin matrix products,
+  # equal to float rounding: for TPUs, whose rfft rejects bfloat16 and is slow on short signals)
+  s.dft = "fft"
   return s
 
 

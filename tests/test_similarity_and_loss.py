@@ -130,3 +130,39 @@ def test_learning_rate_drops_at_the_configured_epochs():
   schedule = train.make_schedule(config, steps_per_epoch=10)
   lrs = [float(schedule(step)) for step in (0, 19, 20, 29, 30, 100)]
   np.testing.assert_allclose(lrs, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5], rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [8, 16, 50, 180])
+def test_dft_as_matmul_is_the_fft(n):
+  x = jax.random.normal(jax.random.key(0), (3, 5, n // 2 + 3))  # shorter and longer than n/2
+  for length in (n // 2, n // 2 + 3):
+    real, imag = similarity.rfft(x[..., :length], n, "matmul")
+    spectrum = jnp.fft.rfft(x[..., :length], n=n)
+    np.testing.assert_allclose(real, spectrum.real, atol=1e-4 * n)
+    np.testing.assert_allclose(imag, spectrum.imag, atol=1e-4 * n)
+  spectrum = jnp.fft.rfft(x, n=n)
+  np.testing.assert_allclose(similarity.irfft(spectrum.real, spectrum.imag, n, "matmul"),
+                             jnp.fft.irfft(spectrum, n=n), atol=1e-5 * n)
+
+
+@pytest.mark.parametrize("name", ["max_xcorr", "npsd"])
+def test_similarities_and_the_loss_are_the_same_with_either_dft(name):
+  features = jax.random.normal(jax.random.key(0), (2, 8, 60))
+  speeds = jax.random.uniform(jax.random.key(1), (2, 8), minval=0.5, maxval=2.0)
+  a, b = features[0, :4], features[0, 4:]
+  np.testing.assert_allclose(similarity.get(name, dft="matmul")(a, b),
+                             similarity.get(name, dft="fft")(a, b), rtol=1e-4, atol=1e-5)
+  loss = lambda dft: jax.value_and_grad(lambda f: simper.simper_loss(
+      f, speeds, similarity=name, dft=dft))(features)
+  (value_fft, grad_fft), (value_matmul, grad_matmul) = loss("fft"), loss("matmul")
+  np.testing.assert_allclose(value_matmul, value_fft, rtol=1e-5)
+  np.testing.assert_allclose(grad_matmul, grad_fft, rtol=1e-3, atol=1e-5)
+  # The matmul path also runs in bfloat16 (a TPU's rfft does not), to bf16 precision.
+  bf16 = similarity.get(name, dft="matmul")(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16))
+  assert bf16.dtype == jnp.bfloat16
+  np.testing.assert_allclose(bf16.astype(jnp.float32), similarity.get(name)(a, b), atol=0.05)
+
+
+def test_an_unknown_dft_is_named():
+  with pytest.raises(ValueError, match="Unknown dft 'dct'"):
+    similarity.get("max_xcorr", dft="dct")

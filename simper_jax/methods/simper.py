@@ -29,7 +29,7 @@ def label_distance(s_a: Array, s_b: Array, kind: str = "l1") -> Array:
 
 def simper_loss(features: Array, speeds: Array, *, similarity: str = "max_xcorr",
                 label_dist: str = "l1", label_temperature: float = 0.1,
-                feature_temperature: float = 1.0, fps: float = 30.0) -> Array:
+                feature_temperature: float = 1.0, fps: float = 30.0, dft: str = "fft") -> Array:
   """Generalized InfoNCE with soft speed targets, averaged over rows and clips.
 
   Args:
@@ -40,6 +40,7 @@ def simper_loss(features: Array, speeds: Array, *, similarity: str = "max_xcorr"
     label_temperature: τ_label of the soft targets.
     feature_temperature: τ_feat dividing the similarity logits.
     fps: frame rate of the feature signals (used by "npsd").
+    dft: how the similarities compute Fourier transforms, one of `similarity.DFTS`.
 
   Returns:
     Scalar loss: mean over clips and rows of −Σ_j Y_ij log softmax_j(S_ij).
@@ -51,7 +52,7 @@ def simper_loss(features: Array, speeds: Array, *, similarity: str = "max_xcorr"
   if num_views % 2 or num_views < 4:
     raise ValueError(f"simper_loss needs 2M views with M >= 2, got {num_views}.")
   m = num_views // 2
-  sim_fn = similarity_lib.get(similarity, fps=fps)
+  sim_fn = similarity_lib.get(similarity, fps=fps, dft=dft)
 
   def per_clip(feats, spd):  # [2M, L], [2M] -> scalar
     logits = sim_fn(feats[:m], feats[m:]) / feature_temperature  # [M, M]
@@ -106,6 +107,8 @@ def check_config(config, fail) -> None:
     fail("simper.similarity", f"expected one of {similarity_lib.SIMILARITIES}.")
   if s.label_dist not in LABEL_DISTANCES:
     fail("simper.label_dist", f"expected one of {LABEL_DISTANCES}.")
+  if s.dft not in similarity_lib.DFTS:
+    fail("simper.dft", f"expected one of {similarity_lib.DFTS}.")
   for field in ("label_temperature", "feature_temperature"):
     if not s[field] > 0:
       fail(f"simper.{field}", "expected a positive number.")
@@ -125,7 +128,8 @@ def build(config, **unused_context) -> base.Method:
                                     views.reshape((-1,) + views.shape[2:]))
     value = simper_loss(signals.reshape(views.shape[:3]), speeds, similarity=s.similarity,
                         label_dist=s.label_dist, label_temperature=s.label_temperature,
-                        feature_temperature=s.feature_temperature, fps=config.data.fps)
+                        feature_temperature=s.feature_temperature, fps=config.data.fps,
+                        dft=s.dft)
     return value, ({**batch_stats, "encoder": encoder_stats}, base.no_aux_out())
 
   return base.Method(window=s.window, make_views=make,
