@@ -28,7 +28,7 @@ from simper_jax import train
 from simper_jax.data import pipeline
 
 CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.")
-_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after one compile step).")
+STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after one compile step).")
 # Dense bf16 peak FLOP/s of accelerators we know, for MFU.
 PEAK_FLOPS = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12, "TPU v4": 275e12,
               "TPU v5 lite": 197e12, "TPU v5p": 459e12}
@@ -89,7 +89,9 @@ def build_step(config):
   rng = np.random.default_rng(0)
   batch = {"video": jax.device_put(rng.integers(0, 256, clip_shape, dtype=np.uint8),
                                    batch_sharding),
-           "label": jax.device_put(np.zeros(config.batch_size, np.float32), batch_sharding)}
+           "label": jax.device_put(np.zeros(config.batch_size, np.float32), batch_sharding),
+           "index": jax.device_put(np.arange(config.batch_size, dtype=np.int32), batch_sharding),
+           "epoch": jax.device_put(np.zeros(config.batch_size, np.int32), batch_sharding)}
   views = jax.eval_shape(jax.vmap(method.make_views), jax.random.split(jax.random.key(0),
                                                                        config.batch_size),
                          jax.ShapeDtypeStruct(clip_shape, np.float32))[0].shape
@@ -114,7 +116,7 @@ def main(_):
   state, metrics = step(state, batch)
   jax.block_until_ready(metrics)
   times = []
-  for _ in range(_STEPS.value):
+  for _ in range(STEPS.value):
     start = time.perf_counter()
     state, metrics = step(state, batch)
     jax.block_until_ready(metrics)
@@ -122,7 +124,7 @@ def main(_):
   median = float(np.median(times))
   kind = devices[0].device_kind
   print(description)
-  print(f"  step time   {1e3 * median:9.1f} ms (median of {_STEPS.value})")
+  print(f"  step time   {1e3 * median:9.1f} ms (median of {STEPS.value})")
   print(f"  throughput  {config.batch_size / median:9.2f} clips/s")
   achieved = flops / median
   print(f"  model FLOPs {flops / 1e9:9.1f} GFLOP/step (analytic), {achieved / 1e9:.1f} GFLOP/s")

@@ -54,12 +54,26 @@ def encoder_spec(config: ml_collections.ConfigDict) -> dict:
           "method": config.method}
 
 
-def save(manager: ocp.CheckpointManager, step: int, state: Any,
-         data_iterator: grain.DatasetIterator, config: ml_collections.ConfigDict) -> None:
-  """Saves asynchronously; call `manager.wait_until_finished()` before exiting."""
+class _IteratorState:
+  """A data iterator's state, fixed now, in the form grain's checkpoint handler saves."""
+
+  def __init__(self, state: dict):
+    self._json = json.dumps(state, indent=4).encode()
+
+  def get_state(self) -> bytes:
+    return self._json
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any, data_iterator: Any,
+         config: ml_collections.ConfigDict) -> None:
+  """Saves asynchronously; call `manager.wait_until_finished()` before exiting.
+
+  `data_iterator` is anything with grain's `get_state()` (a grain iterator, or
+  `pipeline.DevicePrefetch`); its state is taken now, not when the save completes.
+  """
   manager.save(step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(state),
-      data=grain.checkpoint.CheckpointSave(data_iterator),
+      data=grain.checkpoint.CheckpointSave(_IteratorState(data_iterator.get_state())),
       encoder=ocp.args.JsonSave(encoder_spec(config))))
 
 

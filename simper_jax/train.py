@@ -289,25 +289,29 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, method, c
 
   Args:
     state: the train state (donated), laid out by `sharding.state_shardings`.
-    batch: {'video': uint8 [B, T, H, W, C], 'label': [B]}, B split over the mesh.
+    batch: {'video': uint8 [B, T, H, W, C], 'label': [B], 'index': int32 [B], 'epoch': int32
+      [B]}, B split over the mesh; `index` and `epoch` identify each example
+      (`pipeline.train_iterator`).
 
   Returns:
     The new state and {'loss', 'learning_rate'} scalars.
   """
   batch_size = batch["video"].shape[0]
-  # Per-example keys fold in the step and the example's index in the *global* batch, so the
-  # views do not depend on how the batch is split over devices, hosts or micro-batches.
   step_key = jax.random.fold_in(augment_key, state.step)
-  example_ids = jnp.arange(batch_size)
+  rows = jnp.arange(batch_size)
 
-  def loss_and_grads(params, batch_stats, video, labels, ids):
+  def loss_and_grads(params, batch_stats, video, labels, epochs, indices, rows):
     """Loss, (batch_stats, aux_out) and gradients of one micro-batch of b clips."""
-    example_keys = jax.vmap(jax.random.fold_in, (None, 0))(step_key, ids)
+    # Each example's views are keyed by the example itself (its epoch and dataset index,
+    # carried in the batch), not by the row it has in this batch: they do not depend on how
+    # the batch is split over devices, hosts or micro-batches, nor on how a mesh orders them.
+    example_keys = jax.vmap(lambda epoch, index: jax.random.fold_in(
+        jax.random.fold_in(augment_key, epoch), index))(epochs, indices)
     views, aux = jax.vmap(method.make_views)(example_keys, video.astype(jnp.float32) / 255.0)
-    # Dropout draws from its own stream: micro-batch j (whose first example is j) folds in
-    # 2**32 - 1 - j, which no example index reaches.
+    # Dropout draws from its own stream: micro-batch j (whose first row is j) folds in
+    # 2**32 - 1 - j, which no step reaches.
     dropout_key = jax.random.fold_in(step_key,
-                                     jnp.uint32(2**32 - 1) - ids.min().astype(jnp.uint32))
+                                     jnp.uint32(2**32 - 1) - rows.min().astype(jnp.uint32))
     encode = make_encode(model, dropout_key)
     loss_fn = lambda params: method.loss(params, batch_stats, state.extra, encode, views, aux,
                                          labels, state.step)
@@ -316,7 +320,8 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, method, c
   accum = config.get("grad_accum_steps", 1)
   if accum == 1:
     (loss, (batch_stats, aux_out)), grads = loss_and_grads(
-        state.params, state.batch_stats, batch["video"], batch["label"], example_ids)
+        state.params, state.batch_stats, batch["video"], batch["label"], batch["epoch"],
+        batch["index"], rows)
   else:
     # Micro-batch j holds examples j, j + k, j + 2k, ... (k = accum): a reshape that keeps
     # each device's rows on that device, so every micro-batch is spread over all devices.
@@ -334,7 +339,8 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, method, c
     zeros = jax.tree.map(jnp.zeros_like, state.params)
     (loss_sum, grad_sum, batch_stats), aux_outs = jax.lax.scan(
         accumulate, (jnp.zeros((), jnp.float32), zeros, state.batch_stats),
-        (split(batch["video"]), split(batch["label"]), split(example_ids)))
+        tuple(split(x) for x in (batch["video"], batch["label"], batch["epoch"], batch["index"],
+                                 rows)))
     # The loss is a mean over clips and micro-batches are equal-sized: the mean of the
     # micro-batch means (and of their gradients) is the full batch's.
     loss, grads = loss_sum / accum, jax.tree.map(lambda g: g / accum, grad_sum)
@@ -447,7 +453,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
     abstract_batch = {
         "video": jax.ShapeDtypeStruct((config.batch_size,) + builder.info.features["video"].shape,
                                       np.uint8, sharding=batch_sharding),
-        "label": jax.ShapeDtypeStruct((config.batch_size,), np.float32, sharding=batch_sharding)}
+        "label": jax.ShapeDtypeStruct((config.batch_size,), np.float32, sharding=batch_sharding),
+        **{key: jax.ShapeDtypeStruct((config.batch_size,), np.int32, sharding=batch_sharding)
+           for key in ("index", "epoch")}}
     step_fn = step_fn.lower(abstract_state, abstract_batch).compile()
     log(f"Compiled the train step in {time.time() - started:.1f} s.")
 
@@ -455,23 +463,26 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   writer = SummaryWriter(f"{workdir}/tensorboard") if jax.process_index() == 0 else None
   step = int(state.step)
   with preemption_notice() as stop_requested:
-    state, history = _loop(config, workdir, state, step, total_steps, step_fn, data_iterator,
-                           batch_sharding, manager, writer, stop_requested)
+    # The next batches are laid out on the devices while the current step runs.
+    batches = pipeline.DevicePrefetch(
+        data_iterator, lambda host_batch: {
+            k: jax.make_array_from_process_local_data(batch_sharding, v)
+            for k, v in host_batch.items()})
+    state, history = _loop(config, workdir, state, step, total_steps, step_fn, batches,
+                           manager, writer, stop_requested)
   manager.wait_until_finished()
   context = {"model": model, "sources": sources, "sharding": batch_sharding, "writer": writer}
   return state, history, context
 
 
-def _loop(config, workdir, state, step, total_steps, step_fn, data_iterator, batch_sharding,
-          manager, writer, stop_requested):
+def _loop(config, workdir, state, step, total_steps, step_fn, batches, manager, writer,
+          stop_requested):
   """Steps until `total_steps`, logging and checkpointing; raises Preempted on SIGTERM or
-  the first Ctrl-C, after saving the step reached."""
+  the first Ctrl-C, after saving the step reached. `batches` is a `pipeline.DevicePrefetch`,
+  whose state is that of the batches consumed (not of those read ahead)."""
   history, pending, window_start, window_step = [], [], time.time(), step
   while step < total_steps:
-    host_batch = next(data_iterator)
-    batch = {k: jax.make_array_from_process_local_data(batch_sharding, v)
-             for k, v in host_batch.items()}
-    state, metrics = step_fn(state, batch)
+    state, metrics = step_fn(state, next(batches))
     step += 1
     pending.append(metrics)  # fetched only at log time, so the host does not stall the device
 
@@ -502,14 +513,14 @@ def _loop(config, workdir, state, step, total_steps, step_fn, data_iterator, bat
 
     saved = step % config.checkpoint_every == 0 or step == total_steps
     if saved:
-      checkpoint.save(manager, step, state, data_iterator, config)
+      checkpoint.save(manager, step, state, batches, config)
     stop_signal = stop_requested(step)
     if stop_signal and step < total_steps:
       # The save that was asked for is finished even if Ctrl-C comes again meanwhile (it
       # takes seconds): interrupted, it would leave only a temporary folder behind.
       with _ignoring_ctrl_c():
         if not saved:
-          checkpoint.save(manager, step, state, data_iterator, config)
+          checkpoint.save(manager, step, state, batches, config)
         manager.wait_until_finished()
       log(f"{SIGNAL_NAMES.get(stop_signal, 'A stop signal')} received: saved a checkpoint at "
           f"step {step}/{total_steps}{' on every process' if jax.process_count() > 1 else ''}; "

@@ -84,14 +84,39 @@ def _loss_and_gradient(config, batch):
   return float(metrics["loss"]), jax.tree.map(jnp.subtract, state.params, new_state.params)
 
 
+def _random_batch(rng, video_shape):
+  n = video_shape[0]
+  return {"video": rng.integers(0, 256, video_shape, dtype=np.uint8),
+          "label": np.zeros(n, np.float32), "index": rng.permutation(1000)[:n].astype(np.int32),
+          "epoch": rng.integers(0, 3, n).astype(np.int32)}
+
+
+def test_views_follow_the_example_not_its_row_in_the_batch():
+  # The same examples in another order (as another mesh's device order would place them):
+  # each keeps its views, so the loss and gradient are the same. Keyed by the row, they differ.
+  config = scamps.get_config("tiny")
+  config.model.dropout = (0.0, 0.0)
+  batch = _random_batch(np.random.default_rng(0), (8, 60, 12, 12, 3))
+  loss, grads = _loss_and_gradient(config, batch)
+  order = np.array([3, 0, 6, 1, 7, 2, 5, 4])
+  permuted_loss, permuted_grads = _loss_and_gradient(
+      config, {key: value[order] for key, value in batch.items()})
+  np.testing.assert_allclose(permuted_loss, loss, rtol=1e-5)
+  scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads))
+  for a, b in zip(jax.tree.leaves(permuted_grads), jax.tree.leaves(grads)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+  # And another epoch of the same examples gets other views.
+  other_epoch, _ = _loss_and_gradient(config, {**batch, "epoch": batch["epoch"] + 1})
+  assert abs(other_epoch - loss) > 1e-4
+
+
 def test_gradient_accumulation_equals_the_whole_batch():
   # TS-CAN without dropout has no batch coupling (no BatchNorm), so k micro-batches give the
   # full batch's loss and gradient exactly, up to summation order.
   config = scamps.get_config("tiny")
   config.model.dropout = (0.0, 0.0)
   rng = np.random.default_rng(0)
-  batch = {"video": rng.integers(0, 256, (8, 60, 12, 12, 3), dtype=np.uint8),
-           "label": np.zeros(8, np.float32)}
+  batch = _random_batch(rng, (8, 60, 12, 12, 3))
   loss_1, grads_1 = _loss_and_gradient(config, batch)
   config.grad_accum_steps = 4
   loss_4, grads_4 = _loss_and_gradient(config, batch)
@@ -102,7 +127,7 @@ def test_gradient_accumulation_equals_the_whole_batch():
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
 
 
-def test_bfloat16_compute_keeps_float32_params_and_learns(data_dir, tmp_path):
+def test_bfloat16_compute_keeps_float32_params_and_the_float32_losses(data_dir, tmp_path):
   state, history, _ = train.train(tiny_config(data_dir, num_steps=3,
                                               **{"model.dtype": "bfloat16"}),
                                   str(tmp_path / "bf16"))

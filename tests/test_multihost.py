@@ -64,7 +64,8 @@ def losses(workdir):
 # differs with the reduction order (1 vs 2 processes): the conv biases, which BatchNorm
 # subtracts again, and the last BatchNorm's scale, since the loss's similarities are nearly
 # invariant to the feature signal's scale. Adam divides by the gradient's scale and turns that
-# noise into steps of up to ±lr, so for these we can only check |difference| <= lr × steps.
+# noise into steps of up to ±lr in either run, possibly of opposite signs, so for these we can
+# only check |difference| <= 2 × lr × steps.
 NOISE_DRIVEN = {"['Conv_0']['bias']", "['Conv_1']['bias']", "['BatchNorm_1']['scale']"}
 
 
@@ -73,7 +74,7 @@ def assert_same_params(a, b, steps, learning_rate=1e-3):
   for (path, x), y in zip(jax.tree_util.tree_flatten_with_path(a)[0], jax.tree.leaves(b)):
     name = jax.tree_util.keystr(path)
     if name in NOISE_DRIVEN:
-      assert np.abs(np.asarray(x) - np.asarray(y)).max() <= learning_rate * steps, name
+      assert np.abs(np.asarray(x) - np.asarray(y)).max() <= 2 * learning_rate * steps, name
     else:
       np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6,
                                  err_msg=name)

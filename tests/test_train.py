@@ -162,3 +162,36 @@ def test_data_iterator_restored_mid_epoch_continues_the_uninterrupted_stream():
     resumed = pipeline.train_iterator(source, global_batch_size=4, seed=3, label_key="label")
     resumed.set_state(state)
     assert [ids(next(resumed)) for _ in range(8 - stop)] == stream[stop:]
+
+
+def test_batches_carry_each_examples_index_and_epoch():
+  from simper_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  source = [{"video": np.full((2, 2, 2, 1), i, np.uint8), "label": np.float32(i)}
+            for i in range(10)]
+  iterator = pipeline.train_iterator(source, global_batch_size=4, seed=3, label_key="label")
+  batches = [next(iterator) for _ in range(5)]  # 20 examples: two epochs, the 3rd batch split
+  for batch in batches:
+    assert batch["index"].dtype == np.int32 and batch["epoch"].dtype == np.int32
+    np.testing.assert_array_equal(batch["index"], batch["label"])  # label i is example i
+    np.testing.assert_array_equal(batch["index"], batch["video"][:, 0, 0, 0, 0])
+  epochs = np.concatenate([b["epoch"] for b in batches])
+  np.testing.assert_array_equal(epochs, [0] * 10 + [1] * 10)
+
+
+def test_device_prefetch_reads_ahead_and_reports_the_consumed_state():
+  from simper_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  source = [{"video": np.full((2, 2, 2, 1), i, np.uint8), "label": np.float32(i)}
+            for i in range(10)]
+  make = lambda: pipeline.train_iterator(source, global_batch_size=4, seed=3, label_key="label")
+  reference, host = make(), make()
+  transferred = []
+  batches = pipeline.DevicePrefetch(host, lambda b: transferred.append(b) or b, size=2)
+  for k in range(4):
+    expected = next(reference)
+    batch = next(batches)
+    np.testing.assert_array_equal(batch["index"], expected["index"])
+    assert len(transferred) == k + 2  # the next batch is already on the device
+    assert batches.get_state() == reference.get_state() != host.get_state()
+  resumed = make()
+  resumed.set_state(batches.get_state())
+  np.testing.assert_array_equal(next(resumed)["index"], next(reference)["index"])

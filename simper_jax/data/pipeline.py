@@ -4,6 +4,7 @@ Clips stay uint8 on the host (4× less host memory and transfer than float32); t
 converts them on the device.
 """
 
+import collections
 import dataclasses
 import importlib
 import logging
@@ -213,14 +214,38 @@ def _to_batch(label_key: str):
   return fn
 
 
+def _read_examples(source, indices) -> list:
+  """source[i] for each i, in one batched read where the source has one (TFDS, ArrayRecord)."""
+  indices = [int(i) for i in indices]
+  if hasattr(source, "__getitems__"):
+    return list(source.__getitems__(indices))
+  return [source[i] for i in indices]
+
+
+def _read_batch(source, label_key: str):
+  """(epochs [b], dataset indices [b]) -> the training batch of those examples."""
+  convert = _to_batch(label_key)
+
+  def fn(epochs_and_indices) -> dict:
+    epochs, indices = epochs_and_indices
+    examples = _read_examples(source, indices)
+    batch = convert({key: np.stack([example[key] for example in examples])
+                     for key in ("video", label_key)})
+    return {**batch, "index": np.asarray(indices, np.int32), "epoch": np.asarray(epochs, np.int32)}
+  return fn
+
+
 def train_iterator(source, *, global_batch_size: int, seed: int, label_key: str,
                    read_threads: int = 2) -> grain.DatasetIterator:
   """An endless, checkpointable iterator of this process's share of each global batch.
 
   Each epoch is shuffled differently (deterministically from `seed`); batches run on across
   epoch boundaries, so no example is dropped. Yields {'video': uint8 [b, T, H, W, C],
-  'label': f32 [b]}
-  with b = global_batch_size / process_count. Its state goes into every checkpoint.
+  'label': f32 [b], 'index': int32 [b], 'epoch': int32 [b]} with b = global_batch_size /
+  process_count: `index` is each example's index in `source` and `epoch` the pass over it
+  that the example belongs to, which the train step folds into the example's augmentation key
+  (so the key travels with the example, whatever device or row it lands on). Its state goes
+  into every checkpoint.
   """
   num_processes = jax.process_count()
   if global_batch_size % num_processes:
@@ -234,17 +259,49 @@ def train_iterator(source, *, global_batch_size: int, seed: int, label_key: str,
   # of G/P. A strided slice of those blocks reads only this process's examples, and the
   # examples (and their global indices) do not depend on the number of processes — unlike
   # sharding the dataset itself per process. The iterator's state (k) is then the same on
-  # every process, whatever their number.
+  # every process, whatever their number. The stream shuffles indices, and a batch reads its
+  # examples at the end, so each example comes with its index and epoch.
   local = global_batch_size // num_processes
-  dataset = (grain.MapDataset.source(source)
+  num_examples = len(source)
+  dataset = (grain.MapDataset.range(num_examples)
              .shuffle(seed=seed)
              .repeat()  # reseeds the shuffle each epoch
+             .map_with_index(lambda position, index: (position // num_examples, index))
              .batch(local, drop_remainder=True)
              [jax.process_index()::num_processes]
-             .map(_to_batch(label_key))
+             .map(_read_batch(source, label_key))
              .to_iter_dataset(grain.ReadOptions(num_threads=read_threads,
                                                 prefetch_buffer_size=2)))
   return iter(dataset)
+
+
+class DevicePrefetch:
+  """Double-buffering: the device batches of a host iterator, `size` of them laid out on the
+  devices ahead of the one being consumed, so a batch's transfer overlaps the running step.
+
+  The train loop consumes it in place of the grain iterator: `get_state()` is the grain
+  iterator's state after the last batch *yielded*, not after those read ahead, so a checkpoint
+  resumes at the first batch not yet used (which an iterator that reads ahead cannot say of
+  itself: hence this small class).
+  """
+
+  def __init__(self, host_iterator, to_device, size: int = 2):
+    self._host_iterator, self._to_device, self._size = host_iterator, to_device, size
+    self._ahead = collections.deque()  # (device batch, host iterator state after it)
+    self._state = host_iterator.get_state()
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    while len(self._ahead) < self._size:
+      host_batch = next(self._host_iterator)
+      self._ahead.append((self._to_device(host_batch), self._host_iterator.get_state()))
+    batch, self._state = self._ahead.popleft()
+    return batch
+
+  def get_state(self) -> dict:
+    return self._state
 
 
 def eval_batches(source, *, batch_size: int, label_key: str, keys=()) -> Iterator[dict]:
@@ -257,7 +314,7 @@ def eval_batches(source, *, batch_size: int, label_key: str, keys=()) -> Iterato
   convert = _to_batch(label_key)
   for begin in range(0, len(source), batch_size):
     indices = list(range(begin, min(begin + batch_size, len(source))))
-    examples = source.__getitems__(indices)
+    examples = _read_examples(source, indices)
     batch = convert({key: np.stack([ex[key] for ex in examples])
                      for key in ("video", label_key)})
     batch.update({key: np.asarray([_decode(ex[key]) for ex in examples]) for key in keys})
