@@ -64,8 +64,9 @@ def trace_whole_step(config, folder: str) -> None:
         f"the XLA operations that took longest:")
   for name, ms in per_step.most_common(_TOP.value):
     print(f"  {ms:9.1f} ms  {name}")
-  print(f"  {step_ms - sum(per_step.values()):9.1f} ms  not in the trace's operations: "
-        f"convolutions and matmuls, which XLA:CPU runs on its intra-op thread pool")
+  print(f"  (all traced operations: {sum(per_step.values()):.0f} ms per step. Convolutions and "
+        f"matmuls that XLA:CPU runs on its intra-op thread pool are not among them, and "
+        f"independent operations can overlap, so the two totals need not add up.)")
 
 
 def _median_ms(fn, *args) -> float:
