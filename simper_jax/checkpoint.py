@@ -33,7 +33,8 @@ ITEMS = ("state", "data", "encoder")
 RESUMABLE_FIELDS = ("num_epochs", "num_steps", "log_every", "checkpoint_every",
                     "keep_checkpoints", "eval", "data.read_threads", "data.data_dir",
                     "data.manual_dir", "data.builder.num_workers", "mesh", "grad_accum_steps",
-                    "compilation_cache", "compilation_cache_dir")
+                    "compilation_cache", "compilation_cache_dir",
+                    "simper.dft")  # the same similarities to float rounding, computed otherwise
 
 
 def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:

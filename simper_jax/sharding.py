@@ -106,12 +106,13 @@ def to_host(array: jax.Array) -> np.ndarray:
   return np.asarray(multihost_utils.process_allgather(array, tiled=True))
 
 
-# XLA:CPU rewrites every reduction over a dimension longer than 32 into a reduce-window
-# ("tree reduction"), whose CPU kernel walks the window with the channels innermost: the
-# BatchNorm statistics and their gradients of the 3D-CNN's train step then took ~1.5 s of a
-# 5 s step, where plain reductions take ~0.05 s (benchmarks/step_profile.py, 2-core CPU). The
-# plain reductions are also closer to float64 (tests/test_featurizer.py). Other backends have
-# their own reduction emitters and get no options.
+# XLA:CPU rewrites reductions over a dimension longer than 32 into reduce-windows ("tree
+# reduction"), whose CPU kernel walks the window with the channels innermost: in the 3D-CNN's
+# train step these were BatchNorm's statistics and their gradients, twelve reduce-windows
+# taking ~2.1 s of a 4.8 s step (benchmarks/step_profile.py --trace, paper config, batch 1,
+# 2 CPU cores); without the rewrite there are none, and the values are the same to float
+# rounding (tests/test_featurizer.py). Other backends have their own reduction emitters and
+# get no options.
 CPU_COMPILER_OPTIONS = {"xla_disable_hlo_passes": "tree_reduction_rewriter"}
 
 

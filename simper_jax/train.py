@@ -308,8 +308,9 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, method, c
     example_keys = jax.vmap(lambda epoch, index: jax.random.fold_in(
         jax.random.fold_in(augment_key, epoch), index))(epochs, indices)
     views, aux = jax.vmap(method.make_views)(example_keys, video.astype(jnp.float32) / 255.0)
-    # Dropout draws from its own stream: micro-batch j (whose first row is j) folds in
-    # 2**32 - 1 - j, which no step reaches.
+    # Dropout draws from its own stream: fold_in(augment_key, step) (a parent shared with the
+    # examples of epoch == step), then 2**32 - 1 - j for micro-batch j (whose first row is j),
+    # which no dataset index reaches: never an example's key.
     dropout_key = jax.random.fold_in(step_key,
                                      jnp.uint32(2**32 - 1) - rows.min().astype(jnp.uint32))
     encode = make_encode(model, dropout_key)

@@ -73,6 +73,7 @@ def test_resume_after_step_2_matches_an_uninterrupted_run(data_dir, tmp_path):
     ({"simper.window": 25}, r"simper.window=25: expected 1 <= window <= the clip length"),
     ({"simper.similarity": "dot"}, r"simper.similarity='dot': expected one of"),
     ({"simper.speed_range": (2.0, 1.0)}, r"simper.speed_range=\(2.0, 1.0\)"),
+    ({"simper.dft": "fast"}, r"simper.dft='fast': expected one of \('fft', 'matmul'\)"),
     ({"model.name": "resnet99"}, r"model.name='resnet99'"),
     ({"batch_size": 6}, r"batch_size=6: expected a positive multiple of the 8 devices"),
 ])
@@ -87,6 +88,10 @@ def test_workdir_of_another_config_is_refused(data_dir, tmp_path):
   with pytest.raises(ValueError, match=r"different config \(simper.label_temperature: saved 0.1, "
                                        r"now 0.5\).*new --workdir"):
     train.train(tiny_config(data_dir, num_steps=2, **{"simper.label_temperature": 0.5}), workdir)
+  # How the similarities are computed is not what is learned: a run resumes with the other.
+  _, history, _ = train.train(tiny_config(data_dir, num_steps=2, **{"simper.dft": "matmul"}),
+                              workdir)
+  assert [step for step, _ in history] == [2]
 
 
 def test_missing_mnist_is_a_clear_error(data_dir, tmp_path):

@@ -23,9 +23,10 @@ def spatial_max_pool(x: jnp.ndarray) -> jnp.ndarray:
   is dropped).
 
   The values of `nn.max_pool` with window and strides (2, 2) over H and W, written as the
-  maximum of the four strided corners: their gradient is a few selects that XLA fuses. On the
-  paper's first pool (20 views × 50 frames of 28×28×64, forward and backward, 2 CPU cores)
-  this took 72 ms, a reshape-and-max 358 ms and `nn.max_pool` (select-and-scatter) 700 ms.
+  maximum of the four strided corners: their gradient is a few selects that XLA fuses, where
+  XLA's generic pooling gradient (select-and-scatter) and a reshape-and-max are several times
+  slower on CPU. On the paper's first pool (benchmarks/step_profile.py, "max-pool 0", forward
+  and backward, 2 CPU cores): 107 ms, against 312 ms for the reshape-and-max.
   """
   n, h, w, t, c = x.shape
   x = x[:, : h // 2 * 2, : w // 2 * 2]
