@@ -276,8 +276,9 @@ def train_iterator(source, *, global_batch_size: int, seed: int, label_key: str,
 
 
 class DevicePrefetch:
-  """Double-buffering: the device batches of a host iterator, `size` of them laid out on the
-  devices ahead of the one being consumed, so a batch's transfer overlaps the running step.
+  """Double-buffering: the device batches of a host iterator, holding `size` of them (the
+  one being consumed and `size - 1` laid out ahead), so a batch's transfer overlaps the
+  running step.
 
   The train loop consumes it in place of the grain iterator: `get_state()` is the grain
   iterator's state after the last batch *yielded*, not after those read ahead, so a checkpoint
