@@ -63,23 +63,8 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.augment = common.augment()
   common.baselines(c, moco_queue=4096)
 
-  c.batch_size = 8  # global batch, clips (each gives 2M views); divisible by device count
-  c.grad_accum_steps = 1  # micro-batches per batch, run in turn (BatchNorm sees each alone)
-  # Device mesh: ((axis, size), ...), -1 = the remaining devices. ("data", -1) replicates the
-  # state; add ("fsdp", k) to split params and optimizer state k ways (simper_jax/sharding.py).
-  c.mesh = (("data", -1),)
-  c.num_epochs = 20  # training length in epochs of the training split
-  c.num_steps = placeholder(int)  # if set, overrides num_epochs (the lr schedule stays in epochs)
-  c.learning_rate = 1e-3  # Adam learning rate (SimPer reference)
-  c.lr_decay_epochs = (12, 16)  # epochs at which the learning rate is multiplied by...
-  c.lr_decay_factor = 0.1  # ...this factor
-
-  c.log_every = 50  # steps between progress lines and TensorBoard points
-  c.checkpoint_every = 1000  # steps between checkpoints (and one at the end)
-  c.keep_checkpoints = 3  # how many recent checkpoints to keep
-  # JAX's persistent compilation cache: a rerun loads the compiled steps instead of compiling.
-  c.compilation_cache = True
-  c.compilation_cache_dir = placeholder(str)  # None → <user cache folder>/simper_jax/jax
+  common.loop(c, batch_size=8, num_epochs=20, lr_decay_epochs=(12, 16),
+              checkpoint_every=1000)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.protocol = "heart_rate"  # rPPG HR protocol (detrend, band-pass, periodogram)
