@@ -207,11 +207,10 @@ def label_stats(source, label_key: str, seed: int, max_examples: int = 512) -> d
   return {"label_mean": float(labels.mean()), "label_std": float(labels.std()) or 1.0}
 
 
-def _to_batch(label_key: str):
-  def fn(examples: dict) -> dict:
-    return {"video": np.asarray(examples["video"], np.uint8),
-            "label": np.asarray(examples[label_key], np.float32)}
-  return fn
+def _stack_batch(examples: list, label_key: str) -> dict:
+  """Examples -> {'video': uint8 [b, T, H, W, C], 'label': f32 [b]}."""
+  stack = lambda key, dtype: np.asarray(np.stack([example[key] for example in examples]), dtype)
+  return {"video": stack("video", np.uint8), "label": stack(label_key, np.float32)}
 
 
 def _read_examples(source, indices) -> list:
@@ -224,14 +223,10 @@ def _read_examples(source, indices) -> list:
 
 def _read_batch(source, label_key: str):
   """(epochs [b], dataset indices [b]) -> the training batch of those examples."""
-  convert = _to_batch(label_key)
-
   def fn(epochs_and_indices) -> dict:
     epochs, indices = epochs_and_indices
-    examples = _read_examples(source, indices)
-    batch = convert({key: np.stack([example[key] for example in examples])
-                     for key in ("video", label_key)})
-    return {**batch, "index": np.asarray(indices, np.int32), "epoch": np.asarray(epochs, np.int32)}
+    return {**_stack_batch(_read_examples(source, indices), label_key),
+            "index": np.asarray(indices, np.int32), "epoch": np.asarray(epochs, np.int32)}
   return fn
 
 
@@ -312,12 +307,10 @@ def eval_batches(source, *, batch_size: int, label_key: str, keys=()) -> Iterato
   [batch_size, ...], 'mask': bool [batch_size]}; padded rows repeat the last example and have
   mask False. A fixed batch shape means one compilation for the whole split.
   """
-  convert = _to_batch(label_key)
   for begin in range(0, len(source), batch_size):
     indices = list(range(begin, min(begin + batch_size, len(source))))
     examples = _read_examples(source, indices)
-    batch = convert({key: np.stack([ex[key] for ex in examples])
-                     for key in ("video", label_key)})
+    batch = _stack_batch(examples, label_key)
     batch.update({key: np.asarray([_decode(ex[key]) for ex in examples]) for key in keys})
     pad = batch_size - len(indices)
     mask = np.arange(batch_size) < len(indices)
