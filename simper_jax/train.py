@@ -31,6 +31,7 @@ from simper_jax import models
 from simper_jax import sharding
 from simper_jax import similarity
 from simper_jax.data import pipeline
+from simper_jax.models import featurizer3d
 
 
 def log(message: str) -> None:
@@ -150,7 +151,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("model.name", f"expected one of {models.MODELS}.")
   if config.model.dtype not in ("float32", "bfloat16"):
     fail("model.dtype", "expected 'float32' or 'bfloat16'.")
-  if config.model.get("conv_impl", "auto") not in ("auto", "xla", "im2col"):
+  if config.model.get("conv_impl", "auto") not in featurizer3d.CONV_IMPLS:
     fail("model.conv_impl", "expected 'auto', 'xla' or 'im2col'.")
   accum = config.get("grad_accum_steps", 1)
   if not (isinstance(accum, int) and accum >= 1):
