@@ -16,8 +16,6 @@ import time
 
 from absl import app
 from absl import flags
-import jax
-import numpy as np
 
 from simper_jax.data import pipeline
 import train_step_bench  # benchmarks/, beside this script
@@ -38,15 +36,8 @@ def main(_):
   pipeline_s = (time.perf_counter() - started) / _BATCHES.value
 
   step, state, batch, _, description = train_step_bench.build_step(config)
-  state, metrics = step(state, batch)  # compile
-  jax.block_until_ready(metrics)
-  times = []
-  for _ in range(train_step_bench.STEPS.value):
-    started = time.perf_counter()
-    state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - started)
-  step_s = float(np.median(times))
+  step_s = train_step_bench.median_step_seconds(step, state, batch,
+                                                train_step_bench.STEPS.value)
 
   megabytes = first["video"].nbytes / 1e6
   print(description)

@@ -105,6 +105,19 @@ def build_step(config):
   return step, state, batch, flops, description
 
 
+def median_step_seconds(step, state, batch, steps: int) -> float:
+  """One untimed step (compiles), then the median wall time of `steps` steps, in seconds."""
+  state, metrics = step(state, batch)
+  jax.block_until_ready(metrics)
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    state, metrics = step(state, batch)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
 def main(_):
   config = CONFIG.value
   step, state, batch, flops, description = build_step(config)
@@ -113,15 +126,7 @@ def main(_):
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   xla_flops = float(cost.get("flops", 0.0)) if cost else 0.0
 
-  state, metrics = step(state, batch)
-  jax.block_until_ready(metrics)
-  times = []
-  for _ in range(STEPS.value):
-    start = time.perf_counter()
-    state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
-  median = float(np.median(times))
+  median = median_step_seconds(step, state, batch, STEPS.value)
   kind = devices[0].device_kind
   print(description)
   print(f"  step time   {1e3 * median:9.1f} ms (median of {STEPS.value})")
