@@ -128,6 +128,7 @@ def readouts(c: ml_collections.ConfigDict, *, protocol: str, unit: str, band: tu
   # Ridge penalty of the linear probe; None → 5-fold cross-validation on the training split.
   e.probe_l2 = placeholder(float)
   e.batch_size = batch_size  # clips per forward pass during evaluation
+  e.figures = True  # draw workdir/figures/*.png (+ CSV) after evaluation (simper_jax/figures.py)
   e.finetune_fractions = ()  # fine-tune encoder + head with these fractions of the labels
   e.finetune_steps = 1000  # steps of each fine-tuning run
   e.finetune_batch_size = 8  # clips per fine-tuning step

@@ -38,6 +38,9 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.data.label_key = "heart_rate"  # per-clip HR (bpm) from the clip's PPG, by the HR protocol
   c.data.fps = 30.0  # frame rate of the videos, Hz
   c.data.read_threads = 2  # grain reader threads on each host
+  # Share of the training split used, pretraining and readouts alike (data efficiency): the
+  # first clips of one permutation drawn by `seed`, so smaller shares are nested in larger.
+  c.data.train_fraction = 1.0
   c.data.builder = ml_collections.ConfigDict()
   c.data.builder.image_size = 72  # face crops resized to this square (rPPG-Toolbox: 72)
   c.data.builder.num_frames = 180  # T, frames per clip, no overlap (toolbox: 180 = 6 s)
@@ -79,6 +82,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   # the training split. The probe reads the power spectrum inside eval.band.
   c.eval.probe_l2 = placeholder(float)
   c.eval.batch_size = 32  # clips per forward pass during evaluation
+  c.eval.figures = True  # draw workdir/figures/*.png (+ CSV) after evaluation (simper_jax/figures.py)
   c.eval.finetune_fractions = (1.0, 0.5, 0.2, 0.1, 0.05)  # fine-tune with these label fractions
   c.eval.finetune_steps = 1000  # steps of each fine-tuning run
   c.eval.finetune_batch_size = 8  # clips per fine-tuning step
@@ -111,6 +115,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
     c.eval.finetune_learning_rate = 3e-4
     c.moco.queue_size = 64  # fewer than the 72 training clips
   if "tiny" in variants:
+    c.eval.figures = False  # seconds per test run; tests that check figures turn them on
     c.data.synthetic.num_videos = 10
     c.data.synthetic.num_frames = 120
     c.data.synthetic.height = c.data.synthetic.width = 48

@@ -52,6 +52,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.label_key = "temperature"  # the tile's mean over the next target_hours, file units
   c.data.fps = 1.0  # maps per hour: frequencies are in cycles per hour (a day: 1/24)
   c.data.read_threads = 2  # grain reader threads on each host
+  # Share of the training split used, pretraining and readouts alike (data efficiency): the
+  # first clips of one permutation drawn by `seed`, so smaller shares are nested in larger.
+  c.data.train_fraction = 1.0
   c.data.builder = ml_collections.ConfigDict()
   c.data.builder.variable = "skt"  # temperature variable in the files (ERA5 skin temperature)
   # Coordinate names; None → found from what the file declares (axis, standard_name, units).
@@ -111,6 +114,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.eval.batch_size = 16
     c.moco.queue_size = 64
   if "tiny" in variants:
+    c.eval.figures = False  # seconds per test run; tests that check figures turn them on
     c.data.synthetic.num_days = 12
     c.data.synthetic.num_latitudes = 16
     c.data.synthetic.num_longitudes = 16

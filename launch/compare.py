@@ -8,16 +8,15 @@ for each method, one after another (FLAGS after `--` go to every run). A method 
 holds results.json is skipped and an interrupted one resumes from its checkpoint, so rerunning
 the same command finishes the comparison. Then prints the method × readout table of test MAE
 and writes it to DIR/comparison.md and DIR/comparison.json (with every metric and the time
-each run took).
+each run took). For zero-shot configs (`eval.seen_bands`, e.g. rotating_digits.py's
+`interpolation` and `extrapolation` variants) it adds a table per region of the test labels:
+seen, interpolation, extrapolation.
 """
 
 import argparse
 import json
 import os
-import shlex
-import subprocess
 import sys
-import time
 from typing import Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -25,9 +24,8 @@ import sweep  # noqa: E402  pylint: disable=g-import-not-at-top
 import tpu  # noqa: E402  pylint: disable=g-import-not-at-top
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from simper_jax import evaluate  # noqa: E402  pylint: disable=g-import-not-at-top
 from simper_jax import methods  # noqa: E402  pylint: disable=g-import-not-at-top
-
-TIMES = "run_seconds.json"  # in DIR: how long each method's run took, as measured here
 
 
 def parse_args(argv: Sequence[str]):
@@ -39,13 +37,19 @@ def parse_args(argv: Sequence[str]):
   parser.add_argument("--workdir", required=True, help="Parent of one workdir per method.")
   parser.add_argument("--dry-run", action="store_true", help="List the runs, start none.")
   args = parser.parse_args(own)
-  args.methods = [m for m in args.methods.split(",") if m]
-  unknown = [m for m in args.methods if m not in methods.METHODS]
-  if unknown or not args.methods:
-    raise SystemExit(f"Error: --methods={','.join(args.methods)}: unknown {unknown}; expected "
-                     f"some of {','.join(methods.METHODS)}.")
+  args.methods = check_methods(args.methods)
   sweep.load_config_module(args.config.partition(":")[0])  # a missing file: one clear line
   return args, extra
+
+
+def check_methods(text: str) -> list[str]:
+  """--methods=a,b → ['a', 'b'], or exit with a line naming the unknown ones."""
+  names = [m for m in text.split(",") if m]
+  unknown = [m for m in names if m not in methods.METHODS]
+  if unknown or not names:
+    raise SystemExit(f"Error: --methods={text}: unknown {unknown}; expected some of "
+                     f"{','.join(methods.METHODS)}.")
+  return names
 
 
 def table(results: dict[str, dict], unit: str) -> str:
@@ -65,45 +69,29 @@ def table(results: dict[str, dict], unit: str) -> str:
 
 def main(argv: Sequence[str]) -> None:
   args, extra = parse_args(argv)
-  times_path = os.path.join(args.workdir, TIMES)
-  seconds = {}
-  if os.path.exists(times_path):
-    with open(times_path) as f:
-      seconds = json.load(f)
   print(f"# {len(args.methods)} methods on {args.config}", flush=True)
-  for method in args.methods:
-    workdir = os.path.join(args.workdir, method)
-    command = [sys.executable, "-m", "simper_jax.main",
-               *sweep.main_flags(args.config, workdir, {"method": method}, extra)]
-    done = os.path.exists(os.path.join(workdir, "results.json"))
-    print(f"$ {shlex.join(command)}" + ("   # done: results.json exists" if done else ""),
-          flush=True)
-    if args.dry_run or done:
-      continue
-    os.makedirs(args.workdir, exist_ok=True)
-    started = time.time()
-    code = subprocess.run(command, check=False).returncode
-    if code:
-      raise SystemExit(f"Error: the {method} run exited with status {code}; rerun this command "
-                       f"to resume it and the rest of the comparison.")
-    seconds[method] = seconds.get(method, 0.0) + time.time() - started
-    with open(times_path, "w") as f:
-      json.dump(seconds, f, indent=2)
+  seconds = sweep.run_points(args.config, [(m, {"method": m}) for m in args.methods],
+                             args.workdir, extra, args.dry_run)
   if args.dry_run:
     return
-
-  results, unit = {}, ""
-  for method in args.methods:
-    with open(os.path.join(args.workdir, method, "results.json")) as f:
-      saved = json.load(f)
-    results[method], unit = saved["test"], saved.get("unit", "")
+  saved = {method: sweep.load_results(os.path.join(args.workdir, method))
+           for method in args.methods}
+  unit = next(iter(saved.values())).get("unit", "")
+  results = {method: s["test"] for method, s in saved.items()}
   text = table(results, unit)
+  # Zero-shot runs (eval.seen_bands) split the test clips by region: a table per region.
+  for region in evaluate.REGIONS:
+    if all(region in s.get("test_by_region", {}) for s in saved.values()):
+      text += (f"\n\n### {region}\n\n"
+               + table({m: s["test_by_region"][region] for m, s in saved.items()}, unit))
   print("\n" + text)
   with open(os.path.join(args.workdir, "comparison.md"), "w") as f:
     f.write(f"# {args.config}\n\n{text}\n")
   with open(os.path.join(args.workdir, "comparison.json"), "w") as f:
     json.dump({"config": args.config, "flags": list(extra), "unit": unit,
-               "run_seconds": seconds, "test": results}, f, indent=2)
+               "run_seconds": seconds, "test": results,
+               "test_by_region": {m: s["test_by_region"] for m, s in saved.items()
+                                  if "test_by_region" in s}}, f, indent=2)
   print(f"\nWrote {os.path.join(args.workdir, 'comparison.md')} and comparison.json.")
 
 

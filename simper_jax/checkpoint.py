@@ -37,6 +37,12 @@ RESUMABLE_FIELDS = ("num_epochs", "num_steps", "log_every", "checkpoint_every",
                     "simper.dft")  # the same similarities to float rounding, computed otherwise
 
 
+# Fields added to the configs after runs were saved: {dotted field: the value that reproduces
+# what the code did before the field existed}. A saved config without one of them resumes
+# with this value (and only with it).
+ADDED_FIELDS = {"data.train_fraction": 1.0, "data.builder.train_bands": []}
+
+
 def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(save_interval_steps=1, max_to_keep=config.keep_checkpoints,
                                          create=True)
@@ -153,6 +159,8 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict, *,
     with open(path) as f:
       saved = json.load(f)
     old, new = _flatten(saved), _flatten(current)
+    # A field added after the run was made means, when absent, what the code did before it.
+    old = {**{k: v for k, v in ADDED_FIELDS.items() if k in new}, **old}
     resumable = lambda k: any(k == f or k.startswith(f + ".") for f in RESUMABLE_FIELDS)
     differing = sorted(k for k in set(old) | set(new)
                        if not resumable(k) and old.get(k, "<absent>") != new.get(k, "<absent>"))

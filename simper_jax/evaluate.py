@@ -239,15 +239,27 @@ def readout_predictions(train_signals, train_labels, test_signals, *, fps: float
   return predictions
 
 
-def evaluate_signals(train_signals, train_labels, test_signals, test_labels, **kwargs) -> dict:
-  """All readouts of one encoder (`readout_predictions`, same arguments); returns {readout:
-  metrics} on the test split, the FFT readout's with its 'harmonic'."""
+def signal_readouts(train_signals, train_labels, test_signals, test_labels, **kwargs) -> dict:
+  """All readouts of one encoder (`readout_predictions`, same arguments) as
+  {readout: (predicted [M], true [M], extra metrics)}; the FFT readout's extra is its
+  'harmonic'."""
   predictions = readout_predictions(train_signals, train_labels, test_signals, **kwargs)
   harmonic = predictions.pop("harmonic", None)
-  results = {name: regression_metrics(pred, test_labels) for name, pred in predictions.items()}
-  if harmonic is not None:
-    results["fft"]["harmonic"] = harmonic
-  return results
+  return {name: (pred, test_labels, {"harmonic": harmonic} if name == "fft" else {})
+          for name, pred in predictions.items()}
+
+
+def scored(readouts: dict) -> dict:
+  """{readout: (predicted, true, extra)} -> {readout: regression metrics + extra}."""
+  return {name: {**regression_metrics(pred, true), **extra}
+          for name, (pred, true, extra) in readouts.items()}
+
+
+def evaluate_signals(train_signals, train_labels, test_signals, test_labels, **kwargs) -> dict:
+  """`signal_readouts`, scored: {readout: metrics} on the test split, the FFT readout's with
+  its 'harmonic'."""
+  return scored(signal_readouts(train_signals, train_labels, test_signals, test_labels,
+                                **kwargs))
 
 
 MIN_SEGMENT_FRAMES = 8
@@ -289,11 +301,12 @@ def counting_metrics(frequency: np.ndarray, duration: np.ndarray, count: np.ndar
   return {"count_mae": float(np.mean(error / count)), "obo": float(np.mean(error <= 1))}
 
 
-def evaluate_counting(train: dict, test: dict, *, fps: float, band, probe_input: str,
+def counting_readouts(train: dict, test: dict, *, fps: float, band, probe_input: str,
                       probe_l2: float | None, fft_harmonic: int | None,
                       knn_similarity: str) -> dict:
   """Repetition counting (Countix): each readout predicts the repetition frequency; its
-  metrics are the frequency's (MAE etc., Hz) and the count's (`counting_metrics`).
+  metrics are the frequency's (MAE etc., Hz) and the count's (`counting_metrics`), as
+  {readout: (predicted, true, count metrics)}.
 
   Args:
     train, test: `compute_features` outputs with 'signals', 'label' (frequency), 'count',
@@ -310,14 +323,14 @@ def evaluate_counting(train: dict, test: dict, *, fps: float, band, probe_input:
                                        readout=segment_fft(train))
   predictions = {"fft": segment_fft(test)(test["signals"], fps, band, fft_harmonic),
                  **predictions}
-  results = {name: {**regression_metrics(pred, test["label"]),
-                    **counting_metrics(pred, test["duration"], test["count"])}
-             for name, pred in predictions.items()}
-  results["fft"]["harmonic"] = fft_harmonic
-  return results
+  readouts = {name: (pred, test["label"],
+                     counting_metrics(pred, test["duration"], test["count"]))
+              for name, pred in predictions.items()}
+  readouts["fft"][2]["harmonic"] = fft_harmonic
+  return readouts
 
 
-def evaluate_heart_rate(train: dict, test: dict, *, fps: float, band, probe_l2: float | None,
+def heart_rate_readouts(train: dict, test: dict, *, fps: float, band, probe_l2: float | None,
                         window: int | None = None, knn_similarity: str = "max_xcorr") -> dict:
   """Heart-rate readouts (bpm) by the rPPG protocol (`simper_jax.heart_rate`).
 
@@ -329,9 +342,9 @@ def evaluate_heart_rate(train: dict, test: dict, *, fps: float, band, probe_l2: 
     probe_l2: ridge penalty of the linear probe, None → cross-validated on the train split.
     window: frames per evaluation window of the FFT readout; None → whole videos.
   Returns:
-    {readout: metrics}: 'fft' per video (or window), as the rPPG-Toolbox evaluates; 'fft_clip',
-    '1nn', 'linear_probe' (on the in-band spectrum) and 'train_mean' per clip, against the
-    clips' HR labels.
+    {readout: (predicted, true, {})}: 'fft' per video (or window), as the rPPG-Toolbox
+    evaluates; 'fft_clip', '1nn', 'linear_probe' (on the in-band spectrum) and 'train_mean' per
+    clip, against the clips' HR labels.
   """
   clip_fps = np.asarray(test.get("fps", np.full(len(test["signals"]), fps)), np.float64)
   pred, true, _ = hr.per_video_heart_rates(test["signals"], test["ppg"], test["video_id"],
@@ -344,16 +357,11 @@ def evaluate_heart_rate(train: dict, test: dict, *, fps: float, band, probe_l2: 
   for rate in np.unique(clip_fps):  # one protocol call per frame rate present
     rows = clip_fps == rate
     per_clip[rows] = hr.heart_rate(test["signals"][rows], rate, band=band)
-  return {
-      "fft": regression_metrics(pred, true),
-      "fft_clip": regression_metrics(per_clip, test["label"]),
-      "1nn": regression_metrics(nearest_neighbour(train["signals"], train["label"],
-                                                  test["signals"], similarity=knn_similarity,
-                                                  fps=fps), test["label"]),
-      "linear_probe": regression_metrics(probe, test["label"]),
-      "train_mean": regression_metrics(np.full_like(test["label"], train["label"].mean()),
-                                       test["label"]),
-  }
+  nearest = nearest_neighbour(train["signals"], train["label"], test["signals"],
+                              similarity=knn_similarity, fps=fps)
+  return {"fft": (pred, true, {}), "fft_clip": (per_clip, test["label"], {}),
+          "1nn": (nearest, test["label"], {}), "linear_probe": (probe, test["label"], {}),
+          "train_mean": (np.full_like(test["label"], train["label"].mean()), test["label"], {})}
 
 
 # eval.protocol -> the per-clip fields its readouts need besides the video and the label.
@@ -372,14 +380,24 @@ def feature_keys(eval_config) -> tuple:
           + tuple(eval_config.get("reference_keys", ())))
 
 
-def evaluate_protocol(eval_config, fps: float, train: dict, test: dict) -> dict:
-  """The readouts of `eval_config.protocol` on `compute_features` outputs: {readout: metrics};
-  then a row for each of `eval_config.reference_keys`, a per-clip field of the data that is a
-  reference prediction of the label (LST's persistence forecast)."""
-  results = _protocol_readouts(eval_config, fps, train, test)
+# eval.protocol -> the label's frequency in Hz per label unit (None: not a frequency), for
+# marking the true frequency on the feature signals' spectra.
+LABEL_HZ = {"frequency": 1.0, "heart_rate": 1 / 60, "counting": 1.0, "regression": None}
+
+
+def evaluate_protocol(eval_config, fps: float, train: dict, test: dict) -> tuple[dict, dict]:
+  """The readouts of `eval_config.protocol` on `compute_features` outputs; then a row for each
+  of `eval_config.reference_keys`, a per-clip field of the data that is a reference prediction
+  of the label (LST's persistence forecast).
+
+  Returns:
+    ({readout: metrics}, {readout: (predicted, true)}): the second for the figures and the
+    zero-shot regions (`region_results`).
+  """
+  readouts = _protocol_readouts(eval_config, fps, train, test)
   for key in eval_config.get("reference_keys", ()):
-    results[key] = regression_metrics(np.asarray(test[key], np.float64), test["label"])
-  return results
+    readouts[key] = (np.asarray(test[key], np.float64), test["label"], {})
+  return scored(readouts), {name: (pred, true) for name, (pred, true, _) in readouts.items()}
 
 
 def _protocol_readouts(eval_config, fps: float, train: dict, test: dict) -> dict:
@@ -389,14 +407,58 @@ def _protocol_readouts(eval_config, fps: float, train: dict, test: dict) -> dict
                 knn_similarity=e.knn_similarity)
   if protocol == "heart_rate":
     window = e.get("window_seconds")
-    return evaluate_heart_rate(train, test, window=round(window * fps) if window else None,
+    return heart_rate_readouts(train, test, window=round(window * fps) if window else None,
                                **common)
-  signal_readouts = dict(probe_input=e.probe_input, fft_harmonic=e.get("fft_harmonic"),
-                         **common)
+  signal_readout_args = dict(probe_input=e.probe_input, fft_harmonic=e.get("fft_harmonic"),
+                             **common)
   if protocol == "counting":
-    return evaluate_counting(train, test, **signal_readouts)
-  return evaluate_signals(train["signals"], train["label"], test["signals"], test["label"],
-                          fft=protocol == "frequency", **signal_readouts)
+    return counting_readouts(train, test, **signal_readout_args)
+  return signal_readouts(train["signals"], train["label"], test["signals"], test["label"],
+                         fft=protocol == "frequency", **signal_readout_args)
+
+
+REGIONS = ("seen", "interpolation", "extrapolation")
+
+
+def label_regions(labels: np.ndarray, seen_bands) -> dict:
+  """Zero-shot regions of the test labels, given the label ranges the training split covers.
+
+  Args:
+    labels: [M]; seen_bands: ((low, high), ...).
+  Returns:
+    {'seen': inside a band, 'interpolation': outside every band but between the lowest and
+    the highest seen label, 'extrapolation': below or above them}: [M] boolean masks, the
+    empty ones left out.
+  """
+  labels = np.asarray(labels, np.float64)
+  seen = np.zeros(len(labels), bool)
+  for low, high in seen_bands:
+    seen |= (labels >= low) & (labels <= high)
+  lowest, highest = min(b[0] for b in seen_bands), max(b[1] for b in seen_bands)
+  beyond = (labels < lowest) | (labels > highest)
+  masks = {"seen": seen, "interpolation": ~seen & ~beyond, "extrapolation": beyond}
+  return {name: mask for name, mask in masks.items() if mask.any()}
+
+
+def unseen_bands(seen_bands, low: float, high: float) -> list[tuple[float, float]]:
+  """The parts of [low, high] outside every seen band: what a figure shades."""
+  gaps, start = [], low
+  for band_low, band_high in sorted(seen_bands):
+    if band_low > start:
+      gaps.append((start, min(band_low, high)))
+    start = max(start, band_high)
+  if start < high:
+    gaps.append((start, high))
+  return [(a, b) for a, b in gaps if b > a]
+
+
+def region_results(predictions: dict, test_labels: np.ndarray, seen_bands) -> dict:
+  """{region: {readout: metrics}} for the per-clip readouts (those with one prediction per
+  test clip; a per-video readout has no clip to place in a region)."""
+  regions = label_regions(test_labels, seen_bands)
+  return {region: {name: regression_metrics(np.asarray(pred)[mask], np.asarray(true)[mask])
+                   for name, (pred, true) in predictions.items() if len(pred) == len(mask)}
+          for region, mask in regions.items()}
 
 
 def format_table(results: dict, unit: str = "") -> str:

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and TPU VMs
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import matplotlib.ticker
 import numpy as np
 
 DPI = 110
@@ -55,14 +56,18 @@ def training_curves(metrics_path: str, out_dir: str) -> tuple[str, str]:
                zip(steps, loss, rate))
 
 
-def spectra(signals: np.ndarray, true_frequency: np.ndarray, fps: float, out_dir: str,
-            clips: int = 4) -> tuple[str, str]:
+def spectra(signals: np.ndarray, true_frequency: np.ndarray | None, fps: float, out_dir: str,
+            clips: int = 4, harmonic: int = 1) -> tuple[str, str]:
   """Power spectra of the feature signals of the first `clips` clips, true frequency marked.
 
   Args:
     signals: [N, L] feature signals sampled at `fps`.
-    true_frequency: [N] the clips' true frequencies, Hz.
+    true_frequency: [N] the clips' true frequencies, Hz; None for a target that is not one.
+    harmonic: where the FFT readout looks for the peak (h × the true frequency: a digit
+      rotating back and forth looks the same twice per cycle), marked too when not 1.
   """
+  if true_frequency is None:
+    true_frequency = np.full(len(signals), np.nan)
   signals = np.asarray(signals, np.float64)[:clips]
   frequencies = np.fft.rfftfreq(signals.shape[-1], 1.0 / fps)
   power = np.abs(np.fft.rfft(signals - signals.mean(-1, keepdims=True))) ** 2
@@ -72,10 +77,14 @@ def spectra(signals: np.ndarray, true_frequency: np.ndarray, fps: float, out_dir
   rows = []
   for i, (ax, clip_power) in enumerate(zip(axes[:, 0], power)):
     ax.plot(frequencies, clip_power, color="tab:blue")
-    ax.axvline(true_frequency[i], color="tab:red", linestyle="--",
-               label=f"true {true_frequency[i]:.2f} Hz")
+    if np.isfinite(true_frequency[i]):
+      ax.axvline(true_frequency[i], color="tab:red", linestyle="--",
+                 label=f"true {true_frequency[i]:.2f} Hz")
+      if harmonic != 1:
+        ax.axvline(harmonic * true_frequency[i], color="tab:green", linestyle=":",
+                   label=f"{harmonic} × true")
+      ax.legend(loc="upper right", fontsize=8)
     ax.set_ylabel(f"clip {i}")
-    ax.legend(loc="upper right", fontsize=8)
     rows += [(i, f, p, true_frequency[i]) for f, p in zip(frequencies, clip_power)]
   axes[-1, 0].set_xlabel("frequency (Hz)")
   axes[0, 0].set_title("power spectrum of the feature signal (peak = 1)")
@@ -84,24 +93,38 @@ def spectra(signals: np.ndarray, true_frequency: np.ndarray, fps: float, out_dir
 
 
 def predicted_vs_true(predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], unit: str,
-                      out_dir: str) -> tuple[str, str]:
+                      out_dir: str, unseen_bands: Sequence[tuple[float, float]] = (),
+                      columns: int = 4) -> tuple[str, str]:
   """One panel per readout: predicted against true, with the identity line.
 
   Args:
     predictions: {readout: (predicted [N], true [N])}.
     unit: the target's unit, for the axes ("Hz", "bpm", ...).
+    unseen_bands: ((low, high), ...) true values the training split did not hold (zero-shot),
+      shaded.
+    columns: panels per row.
   """
   names = list(predictions)
-  fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
+  rows_of_panels = -(-len(names) // columns)
+  width = min(columns, len(names))
+  fig, axes = plt.subplots(rows_of_panels, width, figsize=(3.2 * width, 3.2 * rows_of_panels),
+                           squeeze=False)
+  for ax in axes.flat[len(names):]:
+    ax.set_visible(False)
   rows = []
-  for ax, name in zip(axes[0], names):
+  for ax, name in zip(axes.flat, names):
     predicted, true = (np.asarray(a, np.float64) for a in predictions[name])
     low, high = min(true.min(), predicted.min()), max(true.max(), predicted.max())
+    for i, (band_low, band_high) in enumerate(unseen_bands):
+      ax.axvspan(band_low, band_high, color="0.85", zorder=0,
+                 label="unseen in training" if i == 0 else None)
     ax.plot([low, high], [low, high], color="0.6", linewidth=1)
     ax.scatter(true, predicted, s=8, alpha=0.6)
     ax.set_title(f"{name} (MAE {np.mean(np.abs(predicted - true)):.3g})", fontsize=9)
     ax.set_xlabel(f"true ({unit})")
     ax.set_ylabel(f"predicted ({unit})")
+    if unseen_bands:
+      ax.legend(loc="upper left", fontsize=7)
     rows += [(name, t, p) for t, p in zip(true, predicted)]
   return _save(fig, out_dir, "predicted_vs_true", ("readout", "true", "predicted"), rows)
 
@@ -125,3 +148,112 @@ def bland_altman(predicted: np.ndarray, true: np.ndarray, unit: str, out_dir: st
   ax.legend(fontsize=8)
   return _save(fig, out_dir, name, ("mean", "difference", "bias", "limit_low", "limit_high"),
                [(m, d, bias, bias - spread, bias + spread) for m, d in zip(mean, difference)])
+
+
+def curves(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]], x_label: str,
+           y_label: str, out_dir: str, name: str, log_x: bool = True) -> tuple[str, str]:
+  """One panel per entry, one line per series: e.g. test MAE against the training fraction,
+  a line per method (data efficiency), or against view strength, a line per readout (sweeps).
+
+  Args:
+    panels: {panel title: {series: [(x, y), ...]}}.
+  """
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+  rows = []
+  for ax, (title, series) in zip(axes[0], panels.items()):
+    for label, points in series.items():
+      xs, ys = zip(*sorted(points)) if points else ((), ())
+      ax.plot(xs, ys, marker="o", label=label)
+      rows += [(title, label, x, y) for x, y in zip(xs, ys)]
+    if log_x:
+      ax.set_xscale("log")
+      ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+      ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+      ax.set_xticks(sorted({x for points in series.values() for x, _ in points}))
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(x_label, fontsize=9)
+    ax.set_ylabel(y_label)
+    ax.legend(fontsize=8)
+  return _save(fig, out_dir, name, ("panel", "series", "x", "y"), rows)
+
+
+def umap_embedding(features: np.ndarray, target: np.ndarray, unit: str, out_dir: str,
+                   seed: int = 0) -> tuple[str, str]:
+  """A 2-D UMAP (umap-learn) of per-clip features, each point coloured by its target.
+
+  Args:
+    features: [N, F], one row per clip (the evaluation passes the feature signals' normalized
+      power spectra, the linear probe's phase-invariant input: the raw signals of two clips
+      at one frequency differ by their phase, and UMAP would spread them apart).
+    target: [N].
+  """
+  import umap  # pylint: disable=g-import-not-at-top  (numba-compiled: imported only here)
+  features = np.asarray(features, np.float64)
+  # Fewer neighbours than clips (UMAP needs it); a fixed seed gives one layout per input.
+  reducer = umap.UMAP(n_neighbors=max(2, min(15, len(features) - 1)), random_state=seed,
+                      n_jobs=1)  # a seed makes UMAP serial anyway; saying so silences a warning
+  embedding = reducer.fit_transform(features)
+  fig, ax = plt.subplots(figsize=(5, 4.2))
+  points = ax.scatter(embedding[:, 0], embedding[:, 1], c=target, s=8, cmap="viridis")
+  fig.colorbar(points, ax=ax, label=f"target ({unit})" if unit else "target")
+  ax.set_xlabel("UMAP 1")
+  ax.set_ylabel("UMAP 2")
+  ax.set_title("test features, coloured by the target", fontsize=10)
+  return _save(fig, out_dir, "umap", ("umap_1", "umap_2", "target"),
+               zip(embedding[:, 0], embedding[:, 1], target))
+
+
+def signal_vs_reference(signal: np.ndarray, reference: np.ndarray, fps: float, out_dir: str,
+                        reference_name: str = "PPG",
+                        name: str = "feature_vs_ppg") -> tuple[str, str]:
+  """One video's feature signal above its reference signal (the PPG), on one time axis, each
+  standardized; the title gives their correlation (the feature's sign is arbitrary)."""
+  signal, reference = (np.asarray(a, np.float64) for a in (signal, reference))
+  standard = lambda a: (a - a.mean()) / max(a.std(), 1e-12)
+  time = np.arange(len(signal)) / fps
+  fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 3.8), sharex=True)
+  top.plot(time, standard(signal), color="tab:blue", linewidth=0.9)
+  top.set_ylabel("feature (z)")
+  r = float(np.corrcoef(signal, reference)[0, 1]) if np.ptp(signal) and np.ptp(reference) else 0
+  top.set_title(f"feature signal and {reference_name} of one test video (r = {r:.2f})",
+                fontsize=10)
+  bottom.plot(time, standard(reference), color="tab:red", linewidth=0.9)
+  bottom.set_ylabel(f"{reference_name} (z)")
+  bottom.set_xlabel("time (s)")
+  return _save(fig, out_dir, name, ("time_s", "feature", reference_name.lower()),
+               zip(time, signal, reference))
+
+
+def draw_run(out_dir: str, *, metrics_path: str, test: dict, predictions: dict, fps: float,
+             unit: str, label_hz: float | None, harmonic: int, probe_inputs: np.ndarray,
+             unseen_bands=()) -> list[str]:
+  """Every figure of a run's evaluation; returns the PNG paths.
+
+  Args:
+    test: the test split's `evaluate.compute_features` output ('signals' [N, T], 'label', and,
+      for heart rate, 'ppg', 'video_id', 'clip_index').
+    predictions: {readout: (predicted, true)}.
+    label_hz: the label in Hz per label unit (1/60 for bpm); None: not a frequency.
+    harmonic: the FFT readout's.
+    probe_inputs: [N, F] per-clip features for the UMAP.
+    unseen_bands: label ranges the training split did not cover (zero-shot), shaded.
+  """
+  written = []
+  if os.path.exists(metrics_path) and os.path.getsize(metrics_path):
+    written.append(training_curves(metrics_path, out_dir)[0])
+  true_hz = None if label_hz is None else np.asarray(test["label"], np.float64) * label_hz
+  written.append(spectra(test["signals"], true_hz, fps, out_dir, harmonic=harmonic)[0])
+  written.append(predicted_vs_true(predictions, unit, out_dir, unseen_bands)[0])
+  if len(probe_inputs) > 2:
+    written.append(umap_embedding(probe_inputs, test["label"], unit, out_dir)[0])
+  if "ppg" in test:  # heart rate: agreement plot and one video beside its PPG
+    if "fft" in predictions:
+      written.append(bland_altman(*predictions["fft"], unit, out_dir,
+                                  name="bland_altman_fft")[0])
+    video = np.flatnonzero(np.asarray(test["video_id"]) == np.asarray(test["video_id"])[0])
+    video = video[np.argsort(np.asarray(test["clip_index"])[video])]
+    video_fps = float(np.asarray(test["fps"])[video[0]]) if "fps" in test else fps
+    written.append(signal_vs_reference(np.concatenate(test["signals"][video]),
+                                       np.concatenate(test["ppg"][video]), video_fps,
+                                       out_dir)[0])
+  return written

@@ -25,6 +25,7 @@ from tensorboardX import SummaryWriter
 from simper_jax import checkpoint
 from simper_jax import errors
 from simper_jax import evaluate
+from simper_jax import figures
 from simper_jax import finetune
 from simper_jax import methods
 from simper_jax import models
@@ -145,6 +146,9 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
       fail(field, f"expected (low, high), two numbers with {lowest} < low <= high"
                   + (f" <= {highest}." if highest is not None else "."))
   methods.get(config.method).check_config(config, fail)
+  train_fraction = config.data.get("train_fraction", 1.0)
+  if not (isinstance(train_fraction, (int, float)) and 0 < train_fraction <= 1):
+    fail("data.train_fraction", "expected the share of the training split to use, in (0, 1].")
   if not config.learning_rate > 0:
     fail("learning_rate", "expected a positive number.")
   if config.model.name not in models.MODELS:
@@ -388,10 +392,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   check_feature_keys(config, builder)
   checkpoint.write_workdir_config(workdir, config)
   log(f"Workdir: {workdir}")
-  sources = builder.as_data_source()
-  fraction = methods.train_fraction(config)
-  train_source = (sources["train"] if fraction == 1 else
-                  pipeline.Subset.of_fraction(sources["train"], fraction, config.seed))
+  data_fraction = config.data.get("train_fraction", 1.0)
+  sources = pipeline.with_train_fraction(builder.as_data_source(), data_fraction, config.seed)
+  method_fraction = methods.train_fraction(config)  # the supervised reference's label_fraction
+  train_source = (sources["train"] if method_fraction == 1 else
+                  pipeline.Subset.of_fraction(sources["train"], method_fraction, config.seed))
+  fraction = data_fraction * method_fraction
   data_iterator = pipeline.train_iterator(
       train_source, global_batch_size=config.batch_size, seed=config.seed,
       label_key=config.data.label_key, read_threads=config.data.read_threads)
@@ -577,21 +583,45 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
     features[split] = evaluate.compute_features(encode, batches)
   log(f"Computed the feature signals in {time.time() - t0:.0f} s (compilation included); "
       f"readouts ...")
-  results = evaluate.evaluate_protocol(config.eval, config.data.fps, features["train"],
-                                       features["test"])
+  test_labels = features["test"]["label"]
+  results, predictions = evaluate.evaluate_protocol(config.eval, config.data.fps,
+                                                    features["train"], features["test"])
   for fraction in config.eval.get("finetune_fractions", ()):
-    results[f"finetune_{100 * fraction:g}%"] = finetune_and_test(
-        config, model, variables, sources, features, fraction, batch_sharding)
+    name = f"finetune_{100 * fraction:g}%"
+    predictions[name] = (finetune_and_test(config, model, variables, sources, features,
+                                           fraction, batch_sharding), test_labels)
+    results[name] = evaluate.regression_metrics(*predictions[name])
   unit = config.eval.get("unit", "")
-  log(f"\nTest results at step {step} ({len(features['test']['label'])} clips; evaluation took "
+  seen_bands = [tuple(band) for band in config.eval.get("seen_bands", ())]
+  by_region = (evaluate.region_results(predictions, test_labels, seen_bands) if seen_bands
+               else {})
+  log(f"\nTest results at step {step} ({len(test_labels)} clips; evaluation took "
       f"{time.time() - t0:.0f} s){', MAE in ' + unit if unit else ''}:\n"
       f"{evaluate.format_table(results)}")
+  for region, region_metrics in by_region.items():
+    log(f"\n{region} (clips whose label is {REGION_WORDS[region]} {seen_bands}):\n"
+        f"{evaluate.format_table(region_metrics)}")
   if jax.process_index() == 0:
-    path, replaced = evaluate.write_results(
-        workdir, {"step": step, "method": config.method, "label": config.data.label_key,
-                  "unit": unit, "fft_harmonic": results.get("fft", {}).get("harmonic", 1),
-                  "test": results})
+    payload = {"step": step, "method": config.method, "label": config.data.label_key,
+               "unit": unit, "fft_harmonic": results.get("fft", {}).get("harmonic", 1),
+               "test": results}
+    if by_region:
+      payload.update(seen_bands=seen_bands, test_by_region=by_region)
+    path, replaced = evaluate.write_results(workdir, payload)
     log(f"Wrote {path}." + (f" {replaced}" if replaced else ""))
+    if config.eval.get("figures", True):
+      started = time.time()
+      protocol = config.eval.get("protocol", "frequency")
+      written = figures.draw_run(
+          os.path.join(workdir, "figures"), metrics_path=os.path.join(workdir, "metrics.jsonl"),
+          test=features["test"], predictions=predictions, fps=config.data.fps, unit=unit,
+          label_hz=evaluate.LABEL_HZ[protocol],
+          harmonic=results.get("fft", {}).get("harmonic") or 1,
+          probe_inputs=evaluate.spectrum_features(features["test"]["signals"]),
+          unseen_bands=evaluate.unseen_bands(seen_bands, float(test_labels.min()),
+                                             float(test_labels.max())) if seen_bands else ())
+      log(f"Drew {len(written)} figures into {os.path.join(workdir, 'figures')} "
+          f"({time.time() - started:.0f} s).")
     if writer:
       for readout, metrics in results.items():
         for name, value in metrics.items():
@@ -601,9 +631,13 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   return results
 
 
+REGION_WORDS = {"seen": "inside the training bands", "interpolation": "between the training bands",
+                "extrapolation": "beyond the training bands"}
+
+
 def finetune_and_test(config, model, variables, sources, features, fraction,
-                      batch_sharding) -> dict:
-  """Fine-tunes on `fraction` of the training labels; metrics per test clip."""
+                      batch_sharding) -> np.ndarray:
+  """Fine-tunes on `fraction` of the training labels; returns its [M] test predictions."""
   e = config.eval
   # The head reads what the linear probe reads: for heart rate, the in-band spectrum.
   spectrum_band = ((config.data.fps, tuple(e.band)) if e.get("protocol") == "heart_rate"
@@ -618,7 +652,7 @@ def finetune_and_test(config, model, variables, sources, features, fraction,
   predictions = [predict(batch["video"])[batch["mask"]]
                  for batch in pipeline.eval_batches(sources["test"], batch_size=e.batch_size,
                                                     label_key=config.data.label_key)]
-  return evaluate.regression_metrics(np.concatenate(predictions), features["test"]["label"])
+  return np.concatenate(predictions)
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -641,6 +675,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   module, variables = checkpoint.load_encoder(workdir, step=step)
   builder = pipeline.get_builder(config.data, log=log)
   check_feature_keys(config, builder)
-  sources = builder.as_data_source()
+  sources = pipeline.with_train_fraction(builder.as_data_source(),
+                                         config.data.get("train_fraction", 1.0), config.seed)
   return evaluate_encoder(config, workdir, module, variables, sources,
                           sharding.batch_sharding(mesh), step=step)

@@ -51,7 +51,8 @@ def test_reference_keys_add_a_row_predicting_with_a_field_of_the_data():
   split = lambda n: {"signals": rng.normal(size=(n, 16)), "label": rng.normal(size=n) + 280,
                      "persistence": np.full(n, 280.0)}
   train, test = split(20), split(10)
-  results = evaluate.evaluate_protocol(e, 1.0, train, test)
+  results, predictions = evaluate.evaluate_protocol(e, 1.0, train, test)
+  assert list(predictions) == list(results)
   assert list(results) == ["1nn", "linear_probe", "train_mean", "persistence"]  # no FFT row
   assert results["persistence"]["mae"] == pytest.approx(np.mean(np.abs(test["label"] - 280)))
   assert evaluate.feature_keys(e) == ("persistence",)

@@ -2,6 +2,11 @@
 
 angle(t) = 90° · sin(2π f t / fps + φ), f ~ U(freq_range), φ ~ U(−1.57, 1.57).
 
+Zero-shot frequency generalization (docs/method.md §7): `train_bands`, when given, draws the
+training split's frequencies uniformly from these bands only (e.g. ((0.5, 2), (3, 5)) leaves
+2–3 Hz unseen; ((0.5, 3),) leaves everything above 3 Hz unseen), while the test split keeps
+the whole `freq_range`.
+
 Digits come from scikit-learn's bundled 8×8 digits (offline, the default), upsampled to the
 output size inside the rotation's resampling, or from a Keras-style `mnist.npz` (keys
 `x_train`, `y_train`, `x_test`, `y_test`) that the user puts in the TFDS `manual_dir`. Train
@@ -34,12 +39,43 @@ class RotatingDigitsConfig(tfds.core.BuilderConfig):
   freq_range: tuple[float, float] = (0.5, 5.0)
   max_angle: float = 90.0
   seed: int = 0
+  train_bands: tuple = ()  # ((low, high), ...) Hz of the training split; () → freq_range
 
 
 def make_config(**fields) -> RotatingDigitsConfig:
   """A config whose name encodes its fields, so that two settings never share a directory."""
+  fields["train_bands"] = tuple(tuple(float(x) for x in band)
+                                for band in fields.get("train_bands", ()))
+  check_bands(fields["train_bands"], fields.get("freq_range", (0.5, 5.0)))
+  # Without bands the name is the one it had before the field existed: prepared data stays.
+  exclude = () if fields["train_bands"] else ("train_bands",)
   return common.named_config(RotatingDigitsConfig, "{digits}_{image_size}px_{num_frames}f",
-                             **fields)
+                             exclude=exclude, **fields)
+
+
+def check_bands(bands, freq_range) -> None:
+  """Raises common.DataError unless `bands` are (low, high) pairs, low < high, inside
+  `freq_range` and not overlapping."""
+  previous_high = -np.inf
+  for band in sorted(bands):
+    if len(band) != 2 or not freq_range[0] <= band[0] < band[1] <= freq_range[1]:
+      raise common.DataError(
+          f"data.builder.train_bands={tuple(bands)}: expected (low, high) pairs with low < high "
+          f"inside freq_range={tuple(freq_range)}.")
+    if band[0] < previous_high:
+      raise common.DataError(f"data.builder.train_bands={tuple(bands)}: the bands overlap.")
+    previous_high = band[1]
+
+
+def draw_frequency(rng: np.random.Generator, bands) -> float:
+  """A frequency uniform over the union of `bands` ((low, high), ...): one draw of the rng,
+  as U(low, high) is for a single band, so one band gives the same videos as before."""
+  if len(bands) == 1:
+    return rng.uniform(*bands[0])
+  widths = np.array([high - low for low, high in bands])
+  position = rng.uniform(0.0, widths.sum())
+  band = min(int(np.searchsorted(np.cumsum(widths), position, side="right")), len(bands) - 1)
+  return bands[band][0] + position - np.sum(widths[:band])
 
 
 def rotate_digit(image: np.ndarray, angles_deg: np.ndarray, size: int) -> np.ndarray:
@@ -92,9 +128,11 @@ def load_digit_pools(source: str, manual_dir) -> dict[str, tuple[np.ndarray, np.
   raise ValueError(f"Unknown digits source {source!r}; expected one of {DIGIT_SOURCES}.")
 
 
-def make_video(config: RotatingDigitsConfig, image: np.ndarray, rng: np.random.Generator):
-  """One example: uint8 video [T, S, S, 1], its frequency (Hz) and phase."""
-  frequency = rng.uniform(*config.freq_range)
+def make_video(config: RotatingDigitsConfig, image: np.ndarray, rng: np.random.Generator,
+               bands=None):
+  """One example: uint8 video [T, S, S, 1], its frequency (Hz, uniform over `bands`, default
+  the config's freq_range) and phase."""
+  frequency = draw_frequency(rng, bands or (config.freq_range,))
   phase = rng.uniform(-1.57, 1.57)
   t = np.arange(config.num_frames) / config.fps
   angles = config.max_angle * np.sin(2 * np.pi * frequency * t + phase)
@@ -139,9 +177,10 @@ class RotatingDigits(common.Builder):
   def _generate_examples(self, split, pool, num_videos):
     images, labels = pool
     split_id = {"train": 0, "test": 1}[split]
+    bands = (self.builder_config.train_bands or None) if split == "train" else None
     for index in range(num_videos):
       rng = np.random.default_rng([self.builder_config.seed, split_id, index])
       choice = int(rng.integers(len(images)))
-      video, frequency, phase = make_video(self.builder_config, images[choice], rng)
+      video, frequency, phase = make_video(self.builder_config, images[choice], rng, bands)
       yield index, {"video": video, "frequency": frequency, "phase": phase,
                     "digit": int(labels[choice])}
