@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 
 import matplotlib.image
 import numpy as np
@@ -70,3 +71,79 @@ def test_bland_altman_bias_and_limits(tmp_path):
   np.testing.assert_allclose(table[:, 1], predicted - true)
   spread = 1.96 * np.std([1.0, 3.0, 1.0, 3.0], ddof=1)
   np.testing.assert_allclose(table[0, 2:], [2.0, 2.0 - spread, 2.0 + spread])
+
+
+def test_predicted_vs_true_shades_the_unseen_bands(tmp_path):
+  """The zero-shot plot: the unseen band is drawn (grey pixels appear that a plot without it
+  lacks), and many readouts wrap onto several rows of panels."""
+  true = np.linspace(0.5, 5, 40)
+  readouts = {name: (true, true) for name in ("fft", "1nn", "linear_probe", "a", "b")}
+  plain, _ = figures.predicted_vs_true(readouts, "Hz", str(tmp_path / "plain"))
+  shaded, _ = figures.predicted_vs_true(readouts, "Hz", str(tmp_path / "shaded"),
+                                        unseen_bands=[(2.0, 3.0)])
+  grey = lambda png: np.sum(np.all(np.abs(matplotlib.image.imread(png)[..., :3] - 0.85) < 0.01,
+                                   axis=-1))
+  assert grey(shaded) > grey(plain) + 1000
+  image = matplotlib.image.imread(shaded)
+  assert image.shape[0] > 1.5 * 3.2 * figures.DPI  # two rows of panels for five readouts
+
+
+def test_curves_one_line_per_series(tmp_path):
+  panels = {"fft": {"simper": [(1.0, 0.1), (0.05, 0.3), (0.5, 0.2)], "simclr": [(1.0, 0.9)]},
+            "1nn": {"simper": [(1.0, 0.2)]}}
+  header, rows = _read(*figures.curves(panels, "share", "MAE", str(tmp_path), "grid"))
+  assert header == ["panel", "series", "x", "y"]
+  assert rows == [["fft", "simper", "0.05", "0.3"], ["fft", "simper", "0.5", "0.2"],
+                  ["fft", "simper", "1.0", "0.1"], ["fft", "simclr", "1.0", "0.9"],
+                  ["1nn", "simper", "1.0", "0.2"]]  # sorted by x within each line
+
+
+def test_umap_keeps_neighbours_together(tmp_path):
+  """Two well-separated clusters of features stay apart in the embedding: each point's nearest
+  embedded neighbour carries its own cluster's target."""
+  rng = np.random.default_rng(0)
+  target = np.repeat([1.0, 4.0], 15)
+  features = rng.normal(size=(30, 8)) * 0.1 + target[:, None]
+  header, rows = _read(*figures.umap_embedding(features, target, "Hz", str(tmp_path)))
+  assert header == ["umap_1", "umap_2", "target"]
+  table = np.array(rows, np.float64)
+  np.testing.assert_array_equal(table[:, 2], target)
+  distances = np.linalg.norm(table[:, None, :2] - table[None, :, :2], axis=-1)
+  np.fill_diagonal(distances, np.inf)
+  assert np.all(target[np.argmin(distances, axis=1)] == target)
+
+
+def test_signal_vs_reference(tmp_path):
+  t = np.arange(60) / 30.0
+  ppg = np.sin(2 * np.pi * 1.2 * t)
+  header, rows = _read(*figures.signal_vs_reference(-2 * ppg + 5, ppg, 30.0, str(tmp_path)))
+  assert header == ["time_s", "feature", "ppg"]
+  table = np.array(rows, np.float64)
+  np.testing.assert_allclose(table[:, 0], t)
+  np.testing.assert_allclose(table[:, 1], -2 * ppg + 5)  # the numbers as given, not rescaled
+  np.testing.assert_allclose(table[:, 2], ppg)
+
+
+def test_draw_run_draws_the_heart_rate_figures_when_there_is_a_ppg(tmp_path):
+  rng = np.random.default_rng(0)
+  t = np.arange(64) / 30.0
+  labels = rng.uniform(60, 100, 12)
+  ppg = np.sin(2 * np.pi * labels[:, None] / 60 * t)
+  test = {"signals": ppg + 0.1 * rng.normal(size=ppg.shape), "label": labels, "ppg": ppg,
+          "video_id": np.repeat([3, 7], 6), "clip_index": np.tile([1, 0, 2, 3, 5, 4], 2)}
+  predictions = {"fft": (labels[:2] + 1, labels[:2]), "1nn": (labels[::-1], labels)}
+  common = dict(metrics_path=str(tmp_path / "absent.jsonl"), fps=30.0, unit="bpm",
+                label_hz=1 / 60, harmonic=1, probe_inputs=rng.normal(size=(12, 5)))
+  written = figures.draw_run(str(tmp_path / "hr"), test=test, predictions=predictions, **common)
+  assert sorted(os.path.basename(p) for p in written) == [
+      "bland_altman_fft.png", "feature_vs_ppg.png", "predicted_vs_true.png", "spectra.png",
+      "umap.png"]
+  _, rows = _read(*(str(tmp_path / "hr" / f"feature_vs_ppg.{e}") for e in ("png", "csv")))
+  # Video 3's six clips in clip_index order, concatenated.
+  order = [1, 0, 2, 3, 5, 4]
+  np.testing.assert_allclose([float(r[2]) for r in rows],
+                             np.concatenate([ppg[order.index(i)] for i in range(6)]))
+  del test["ppg"]
+  written = figures.draw_run(str(tmp_path / "plain"), test=test, predictions=predictions,
+                             **common)
+  assert not any("ppg" in p or "bland" in p for p in written)
