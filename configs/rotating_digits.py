@@ -92,6 +92,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
               checkpoint_every=500)
 
   c.eval = ml_collections.ConfigDict()
+  c.eval.unit = "Hz"  # unit of the label, for the results table and the figures
   c.eval.band = (0.5, 5.0)  # FFT readout: the target's frequency band, Hz
   # FFT readout: the feature signal oscillates at this multiple of the target frequency (a
   # back-and-forth rotation passes each angle twice per cycle). None → the harmonic in 1..3

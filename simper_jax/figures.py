@@ -69,8 +69,11 @@ def spectra(signals: np.ndarray, true_frequency: np.ndarray | None, fps: float, 
   if true_frequency is None:
     true_frequency = np.full(len(signals), np.nan)
   signals = np.asarray(signals, np.float64)[:clips]
-  frequencies = np.fft.rfftfreq(signals.shape[-1], 1.0 / fps)
-  power = np.abs(np.fft.rfft(signals - signals.mean(-1, keepdims=True))) ** 2
+  # Zero-padded to a power of two ≥ 4 × the length, as the FFT readout does: a 90-frame clip
+  # at 30 fps has 0.33 Hz bins unpadded, too coarse to see a peak sit on its mark.
+  nfft = 1 << int(np.ceil(np.log2(4 * signals.shape[-1])))
+  frequencies = np.fft.rfftfreq(nfft, 1.0 / fps)
+  power = np.abs(np.fft.rfft(signals - signals.mean(-1, keepdims=True), n=nfft)) ** 2
   power /= np.maximum(power.max(-1, keepdims=True), 1e-30)  # each clip's peak at 1
   fig, axes = plt.subplots(len(signals), 1, figsize=(6, 1.6 * len(signals)), sharex=True,
                            squeeze=False)
@@ -121,8 +124,8 @@ def predicted_vs_true(predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], 
     ax.plot([low, high], [low, high], color="0.6", linewidth=1)
     ax.scatter(true, predicted, s=8, alpha=0.6)
     ax.set_title(f"{name} (MAE {np.mean(np.abs(predicted - true)):.3g})", fontsize=9)
-    ax.set_xlabel(f"true ({unit})")
-    ax.set_ylabel(f"predicted ({unit})")
+    ax.set_xlabel(f"true ({unit})" if unit else "true")
+    ax.set_ylabel(f"predicted ({unit})" if unit else "predicted")
     if unseen_bands:
       ax.legend(loc="upper left", fontsize=7)
     rows += [(name, t, p) for t, p in zip(true, predicted)]

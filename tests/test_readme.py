@@ -112,9 +112,12 @@ def test_bash_block_commands_parse(index, tmp_path):
         parse_main_flags([config])
     elif command[:3] == ["python", "-m", "pytest"]:
       assert os.path.isdir(os.path.join(REPO, command[3]))
+    elif command[:3] == ["python", "-m", "simper_jax.report"]:
+      assert [a.split("=")[0] for a in command[3:]] == ["--workdir"], command
     else:
-      # Set-up (venv, pip, activate) and tools outside the project (tensorboard).
-      assert command[0] in ("python3", ".", "pip", "tensorboard"), command
+      # Set-up (venv, pip, activate, the browser the report test drives) and tools outside
+      # the project (tensorboard).
+      assert command[0] in ("python3", ".", "pip", "tensorboard", "(command", "apt-get"), command
 
 
 def _with_dry_run(args: list[str]) -> list[str]:
