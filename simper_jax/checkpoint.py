@@ -117,11 +117,12 @@ def restore(manager: ocp.CheckpointManager, abstract_state: Any,
       state=ocp.args.StandardRestore(abstract_state))).state
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
+def flatten_config(tree: dict, prefix: str = "") -> dict:
+  """A config.json's nested dict as {'dotted.field': value}."""
   flat = {}
   for key, value in tree.items():
     if isinstance(value, dict):
-      flat.update(_flatten(value, f"{prefix}{key}."))
+      flat.update(flatten_config(value, f"{prefix}{key}."))
     else:
       flat[f"{prefix}{key}"] = value
   return flat
@@ -158,7 +159,7 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict, *,
   if os.path.exists(path):
     with open(path) as f:
       saved = json.load(f)
-    old, new = _flatten(saved), _flatten(current)
+    old, new = flatten_config(saved), flatten_config(current)
     # A field added after the run was made means, when absent, what the code did before it.
     old = {**{k: v for k, v in ADDED_FIELDS.items() if k in new}, **old}
     resumable = lambda k: any(k == f or k.startswith(f + ".") for f in RESUMABLE_FIELDS)

@@ -25,6 +25,8 @@ import markdown
 from absl import app
 from absl import flags
 
+from simper_jax import checkpoint
+
 SUMMARIES = ("comparison.md", "data_efficiency.md", "sweep.md")
 COLUMNS = (("n", "n", "{}"), ("mae", "MAE", "{:.4f}"), ("mape", "MAPE %", "{:.2f}"),
            ("rmse", "RMSE", "{:.4f}"), ("pearson_r", "r", "{:.3f}"),
@@ -52,16 +54,6 @@ def find_runs(workdir: str) -> list[str]:
     if "results.json" in files:
       runs.append(os.path.relpath(folder, workdir))
   return sorted(runs)
-
-
-def flatten(tree: dict, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(flatten(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = value
-  return flat
 
 
 def metrics_table(results: dict) -> str:
@@ -139,7 +131,7 @@ def build_markdown(workdir: str) -> str:
     path = os.path.join(workdir, run, "config.json")
     if os.path.exists(path):
       with open(path) as f:
-        configs[run] = flatten(json.load(f))
+        configs[run] = checkpoint.flatten_config(json.load(f))
   first = configs.get(runs[0], {}) if runs else {}
   for run in runs:
     fields = configs.get(run)
