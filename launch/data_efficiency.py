@@ -109,8 +109,9 @@ def main(argv: Sequence[str]) -> None:
                                if readout in by_fraction[f]]
                       for method, by_fraction in tests.items()}
             for readout in readouts}
-  figures.curves(panels, "share of the training split", f"test MAE ({unit})", args.workdir,
-                 "data_efficiency")
+  # Log MAE: between methods and fractions errors differ by factors of 100.
+  figures.curves(panels, "share of the training split", f"test MAE ({unit}, log scale)",
+                 args.workdir, "data_efficiency", log_y=True)
   text += "\n\n![test MAE against the training share](data_efficiency.png)"
   print("\n" + text)
   with open(os.path.join(args.workdir, "data_efficiency.md"), "w") as f:

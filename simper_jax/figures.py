@@ -154,7 +154,8 @@ def bland_altman(predicted: np.ndarray, true: np.ndarray, unit: str, out_dir: st
 
 
 def curves(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]], x_label: str,
-           y_label: str, out_dir: str, name: str, log_x: bool = True) -> tuple[str, str]:
+           y_label: str, out_dir: str, name: str, log_x: bool = True,
+           log_y: bool = False) -> tuple[str, str]:
   """One panel per entry, one line per series: e.g. test MAE against the training fraction,
   a line per method (data efficiency), or against view strength, a line per readout (sweeps).
 
@@ -173,6 +174,11 @@ def curves(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]], x_
       ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
       ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
       ax.set_xticks(sorted({x for points in series.values() for x, _ in points}))
+    if log_y:  # errors that span decades: equal ratios, equal distances
+      ax.set_yscale("log")
+      ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+      ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+      ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(x_label, fontsize=9)
     ax.set_ylabel(y_label)
