@@ -255,3 +255,16 @@ def test_the_report_renders_its_tables_and_images_in_a_headless_browser(grid_dir
   assert len(images) == 1 + 2 * 4
   assert all(done and natural > 100 and width > 100 and transparent == 0
              for done, natural, width, transparent in images), images
+
+
+def test_a_workdir_saved_before_train_fraction_existed_resumes_only_at_the_old_behaviour(
+    data_dir, tmp_path):
+  from simper_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  config = tiny_config(data_dir)
+  saved = json.loads(config.to_json_best_effort())
+  del saved["data"]["train_fraction"], saved["data"]["builder"]["train_bands"]
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  checkpoint.check_workdir_config(str(tmp_path), config)  # 1.0 and no bands: what it did
+  config.data.train_fraction = 0.5
+  with pytest.raises(errors.ConfigError, match="data.train_fraction: saved 1.0, now 0.5"):
+    checkpoint.check_workdir_config(str(tmp_path), config)
