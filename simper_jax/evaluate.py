@@ -418,6 +418,7 @@ def _protocol_readouts(eval_config, fps: float, train: dict, test: dict) -> dict
 
 
 REGIONS = ("seen", "interpolation", "extrapolation")
+REGION_WORDS = {"seen": "inside", "interpolation": "between", "extrapolation": "beyond"}
 
 
 def label_regions(labels: np.ndarray, seen_bands) -> dict:

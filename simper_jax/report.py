@@ -26,6 +26,7 @@ from absl import app
 from absl import flags
 
 from simper_jax import checkpoint
+from simper_jax import evaluate
 
 SUMMARIES = ("comparison.md", "data_efficiency.md", "sweep.md")
 COLUMNS = (("n", "n", "{}"), ("mae", "MAE", "{:.4f}"), ("mape", "MAPE %", "{:.2f}"),
@@ -86,7 +87,7 @@ def run_section(workdir: str, run: str, config_fields: dict | None) -> str:
            f"Method **{results.get('method', '?')}**, encoder of step {results.get('step')}; "
            f"test metrics{f' (MAE in {unit})' if unit else ''}:", metrics_table(results["test"])]
   for region, region_results in results.get("test_by_region", {}).items():
-    parts += [f"**{region}** (test clips {region_word(region)} the training bands "
+    parts += [f"**{region}** (test clips {evaluate.REGION_WORDS[region]} the training bands "
               f"{results.get('seen_bands')}):", metrics_table(region_results)]
   figure_dir = os.path.join(folder, "figures")
   if os.path.isdir(figure_dir):
@@ -101,11 +102,6 @@ def run_section(workdir: str, run: str, config_fields: dict | None) -> str:
     parts += ["Config" + (" (whole):" if run == "." else " (fields that differ from the "
                           "first run's):"), config_table(config_fields)]
   return "\n\n".join(parts)
-
-
-def region_word(region: str) -> str:
-  return {"seen": "inside", "interpolation": "between", "extrapolation": "beyond"}.get(
-      region, "in")
 
 
 def build_markdown(workdir: str) -> str:

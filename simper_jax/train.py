@@ -599,8 +599,8 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
       f"{time.time() - t0:.0f} s){', MAE in ' + unit if unit else ''}:\n"
       f"{evaluate.format_table(results)}")
   for region, region_metrics in by_region.items():
-    log(f"\n{region} (clips whose label is {REGION_WORDS[region]} {seen_bands}):\n"
-        f"{evaluate.format_table(region_metrics)}")
+    log(f"\n{region} (clips whose label is {evaluate.REGION_WORDS[region]} the training bands "
+        f"{seen_bands}):\n{evaluate.format_table(region_metrics)}")
   if jax.process_index() == 0:
     payload = {"step": step, "method": config.method, "label": config.data.label_key,
                "unit": unit, "fft_harmonic": results.get("fft", {}).get("harmonic", 1),
@@ -610,18 +610,8 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
     path, replaced = evaluate.write_results(workdir, payload)
     log(f"Wrote {path}." + (f" {replaced}" if replaced else ""))
     if config.eval.get("figures", True):
-      started = time.time()
-      protocol = config.eval.get("protocol", "frequency")
-      written = figures.draw_run(
-          os.path.join(workdir, "figures"), metrics_path=os.path.join(workdir, "metrics.jsonl"),
-          test=features["test"], predictions=predictions, fps=config.data.fps, unit=unit,
-          label_hz=evaluate.LABEL_HZ[protocol],
-          harmonic=results.get("fft", {}).get("harmonic") or 1,
-          probe_inputs=evaluate.spectrum_features(features["test"]["signals"]),
-          unseen_bands=evaluate.unseen_bands(seen_bands, float(test_labels.min()),
-                                             float(test_labels.max())) if seen_bands else ())
-      log(f"Drew {len(written)} figures into {os.path.join(workdir, 'figures')} "
-          f"({time.time() - started:.0f} s).")
+      draw_figures(config, workdir, features["test"], predictions,
+                   results.get("fft", {}).get("harmonic") or 1, seen_bands)
     if writer:
       for readout, metrics in results.items():
         for name, value in metrics.items():
@@ -631,8 +621,20 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   return results
 
 
-REGION_WORDS = {"seen": "inside the training bands", "interpolation": "between the training bands",
-                "extrapolation": "beyond the training bands"}
+def draw_figures(config, workdir: str, test: dict, predictions: dict, harmonic: int,
+                 seen_bands: list) -> None:
+  """workdir/figures (`figures.draw_run`) from the evaluation's features and predictions."""
+  started = time.time()
+  labels = test["label"]
+  written = figures.draw_run(
+      os.path.join(workdir, "figures"), metrics_path=os.path.join(workdir, "metrics.jsonl"),
+      test=test, predictions=predictions, fps=config.data.fps, unit=config.eval.get("unit", ""),
+      label_hz=evaluate.LABEL_HZ[config.eval.get("protocol", "frequency")], harmonic=harmonic,
+      probe_inputs=evaluate.spectrum_features(test["signals"]),
+      unseen_bands=(evaluate.unseen_bands(seen_bands, float(labels.min()), float(labels.max()))
+                    if seen_bands else ()))
+  log(f"Drew {len(written)} figures into {os.path.join(workdir, 'figures')} "
+      f"({time.time() - started:.0f} s).")
 
 
 def finetune_and_test(config, model, variables, sources, features, fraction,
