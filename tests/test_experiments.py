@@ -268,3 +268,23 @@ def test_a_workdir_saved_before_train_fraction_existed_resumes_only_at_the_old_b
   config.data.train_fraction = 0.5
   with pytest.raises(errors.ConfigError, match="data.train_fraction: saved 1.0, now 0.5"):
     checkpoint.check_workdir_config(str(tmp_path), config)
+
+
+def test_compare_adds_a_table_per_zero_shot_region(tmp_path):
+  """Finished runs are not rerun; their regions become tables of the comparison."""
+  metrics = lambda mae: {"fft": {"mae": mae}, "1nn": {"mae": 2 * mae}}
+  for method, mae in (("simper", 0.01), ("simclr", 0.5)):
+    (tmp_path / method).mkdir()
+    (tmp_path / method / "results.json").write_text(json.dumps({
+        "unit": "Hz", "test": metrics(mae),
+        "test_by_region": {"seen": metrics(mae / 2), "extrapolation": metrics(mae * 3)}}))
+  result = subprocess.run([sys.executable, os.path.join(REPO, "launch", "compare.py"),
+                           "--config=configs/rotating_digits.py:tiny,extrapolation",
+                           "--methods=simper,simclr", f"--workdir={tmp_path}"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+  assert result.returncode == 0, result.stderr
+  text = (tmp_path / "comparison.md").read_text()
+  assert "### seen" in text and "### extrapolation" in text and "### interpolation" not in text
+  extrapolation = text.split("### extrapolation")[1]
+  assert "| simper | 0.0300 | 0.0600 |" in extrapolation
+  assert "| simclr | 1.5000 | 3.0000 |" in extrapolation
