@@ -229,8 +229,12 @@ def write_summary(args, points: list[dict], names: list[str], seconds: dict) -> 
   if curves:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from simper_jax import figures  # pylint: disable=g-import-not-at-top
-    figures.curves(curves, "view strength (a range: high / low; a number: its value)",
-                   "test MAE", args.workdir, "sweep")
+    # Without the train-mean row (flat and far above the rest) and on a log MAE axis: the
+    # readouts of one sweep differ by factors of 10.
+    plotted = {panel: {r: points for r, points in lines.items() if r != "train_mean"}
+               for panel, lines in curves.items()}
+    figures.curves(plotted, "view strength (a range: high / low; a number: its value)",
+                   "test MAE (log scale)", args.workdir, "sweep", log_y=True)
     lines += ["", "![test MAE against each swept field](sweep.png)"]
   with open(os.path.join(args.workdir, "sweep.md"), "w") as f:
     f.write("\n".join(lines) + "\n")

@@ -171,9 +171,10 @@ def curves(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]], x_
       rows += [(title, label, x, y) for x, y in zip(xs, ys)]
     if log_x:
       ax.set_xscale("log")
-      ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+      ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
       ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
       ax.set_xticks(sorted({x for points in series.values() for x, _ in points}))
+      ax.tick_params(axis="x", labelrotation=45)  # neighbouring ticks can be close in log x
     if log_y:  # errors that span decades: equal ratios, equal distances
       ax.set_yscale("log")
       ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
