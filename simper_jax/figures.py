@@ -213,30 +213,58 @@ def umap_embedding(features: np.ndarray, target: np.ndarray, unit: str, out_dir:
                zip(embedding[:, 0], embedding[:, 1], target))
 
 
+def best_lag(signal: np.ndarray, reference: np.ndarray, max_lag: int) -> tuple[int, float]:
+  """(lag, r): the shift of `signal` behind `reference`, in samples within ±max_lag, whose
+  Pearson r has the largest magnitude (signal[t + lag] against reference[t])."""
+  def correlation(lag):
+    a = signal[max(lag, 0):len(signal) + min(lag, 0)]
+    b = reference[max(-lag, 0):len(reference) + min(-lag, 0)]
+    return float(np.corrcoef(a, b)[0, 1]) if np.ptp(a) and np.ptp(b) else 0.0
+  correlations = {lag: correlation(lag) for lag in range(-max_lag, max_lag + 1)}
+  lag = max(correlations, key=lambda k: abs(correlations[k]))
+  return lag, correlations[lag]
+
+
 def signal_vs_reference(signal: np.ndarray, reference: np.ndarray, fps: float, out_dir: str,
-                        reference_name: str = "PPG",
-                        name: str = "feature_vs_ppg") -> tuple[str, str]:
+                        band: tuple[float, float] | None = None, reference_name: str = "PPG",
+                        name: str = "feature_vs_ppg", max_lag_seconds: float = 1.0
+                        ) -> tuple[str, str]:
   """One video's feature signal above its reference signal (the PPG), on one time axis, each
-  standardized; the title gives their correlation (the feature's sign is arbitrary)."""
+  standardized. With `band` (Hz) the feature is also drawn band-passed as the heart-rate
+  protocol filters it before its FFT (`heart_rate.bandpass`), the raw signal faint behind it.
+
+  The title gives the largest |correlation| of the (filtered) feature with the reference over
+  lags up to `max_lag_seconds`: the feature's sign and its delay relative to the finger's PPG
+  are arbitrary, so the correlation at lag 0 says little (a feature that pulses with the PPG
+  a quarter period later has r = 0 there).
+  """
+  from simper_jax import heart_rate  # pylint: disable=g-import-not-at-top
   signal, reference = (np.asarray(a, np.float64) for a in (signal, reference))
   standard = lambda a: (a - a.mean()) / max(a.std(), 1e-12)
+  filtered = heart_rate.bandpass(signal, fps, band) if band is not None else signal
   time = np.arange(len(signal)) / fps
+  best, r = best_lag(filtered, reference, int(max_lag_seconds * fps))
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 3.8), sharex=True)
-  top.plot(time, standard(signal), color="tab:blue", linewidth=0.9)
+  if band is not None:
+    top.plot(time, standard(signal), color="0.75", linewidth=0.7, label="raw")
+  top.plot(time, standard(filtered), color="tab:blue", linewidth=0.9,
+           label=f"band-passed {band[0]:g}–{band[1]:g} Hz" if band is not None else None)
+  if band is not None:
+    top.legend(loc="upper right", fontsize=7)
   top.set_ylabel("feature (z)")
-  r = float(np.corrcoef(signal, reference)[0, 1]) if np.ptp(signal) and np.ptp(reference) else 0
-  top.set_title(f"feature signal and {reference_name} of one test video (r = {r:.2f})",
-                fontsize=10)
+  top.set_title(f"feature signal and {reference_name} of one test video (best r = "
+                f"{r:.2f} at lag {best / fps:+.2f} s)", fontsize=10)
   bottom.plot(time, standard(reference), color="tab:red", linewidth=0.9)
   bottom.set_ylabel(f"{reference_name} (z)")
   bottom.set_xlabel("time (s)")
-  return _save(fig, out_dir, name, ("time_s", "feature", reference_name.lower()),
-               zip(time, signal, reference))
+  return _save(fig, out_dir, name, ("time_s", "feature", "feature_filtered",
+                                    reference_name.lower()),
+               zip(time, signal, filtered, reference))
 
 
 def draw_run(out_dir: str, *, metrics_path: str, test: dict, predictions: dict, fps: float,
              unit: str, label_hz: float | None, harmonic: int, probe_inputs: np.ndarray,
-             unseen_bands=()) -> list[str]:
+             unseen_bands=(), band=None) -> list[str]:
   """Every figure of a run's evaluation; returns the PNG paths.
 
   Args:
@@ -247,6 +275,7 @@ def draw_run(out_dir: str, *, metrics_path: str, test: dict, predictions: dict, 
     harmonic: the FFT readout's.
     probe_inputs: [N, F] per-clip features for the UMAP.
     unseen_bands: label ranges the training split did not cover (zero-shot), shaded.
+    band: the readouts' frequency band, Hz (the feature-vs-PPG figure filters to it).
   """
   written = []
   if os.path.exists(metrics_path) and os.path.getsize(metrics_path):
@@ -265,5 +294,5 @@ def draw_run(out_dir: str, *, metrics_path: str, test: dict, predictions: dict, 
     video_fps = float(np.asarray(test["fps"])[video[0]]) if "fps" in test else fps
     written.append(signal_vs_reference(np.concatenate(test["signals"][video]),
                                        np.concatenate(test["ppg"][video]), video_fps,
-                                       out_dir)[0])
+                                       out_dir, band=band)[0])
   return written

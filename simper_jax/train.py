@@ -632,7 +632,7 @@ def draw_figures(config, workdir: str, test: dict, predictions: dict, harmonic: 
       label_hz=evaluate.LABEL_HZ[config.eval.get("protocol", "frequency")], harmonic=harmonic,
       probe_inputs=evaluate.spectrum_features(test["signals"]),
       unseen_bands=(evaluate.unseen_bands(seen_bands, float(labels.min()), float(labels.max()))
-                    if seen_bands else ()))
+                    if seen_bands else ()), band=tuple(config.eval.band))
   log(f"Drew {len(written)} figures into {os.path.join(workdir, 'figures')} "
       f"({time.time() - started:.0f} s).")
 

@@ -118,11 +118,30 @@ def test_signal_vs_reference(tmp_path):
   t = np.arange(60) / 30.0
   ppg = np.sin(2 * np.pi * 1.2 * t)
   header, rows = _read(*figures.signal_vs_reference(-2 * ppg + 5, ppg, 30.0, str(tmp_path)))
-  assert header == ["time_s", "feature", "ppg"]
+  assert header == ["time_s", "feature", "feature_filtered", "ppg"]
   table = np.array(rows, np.float64)
   np.testing.assert_allclose(table[:, 0], t)
   np.testing.assert_allclose(table[:, 1], -2 * ppg + 5)  # the numbers as given, not rescaled
-  np.testing.assert_allclose(table[:, 2], ppg)
+  np.testing.assert_allclose(table[:, 3], ppg)
+
+
+def test_signal_vs_reference_filters_to_the_band_and_finds_the_lag(tmp_path):
+  """A feature that follows the PPG a quarter period late, under a slow drift: band-passed,
+  the drift is gone, and the correlation is found at the lag, not at 0."""
+  from simper_jax import heart_rate  # pylint: disable=g-import-not-at-top
+  fps, rate = 30.0, 1.25
+  t = np.arange(600) / fps
+  ppg = np.sin(2 * np.pi * rate * t)
+  feature = np.sin(2 * np.pi * rate * (t - 0.2)) + 3 * t / t[-1]  # 0.2 s = a quarter period
+  _, rows = _read(*figures.signal_vs_reference(feature, ppg, fps, str(tmp_path),
+                                               band=(0.75, 2.5)))
+  filtered = np.array(rows, np.float64)[:, 2]
+  np.testing.assert_allclose(filtered, heart_rate.bandpass(feature, fps, (0.75, 2.5)))
+  assert abs(np.corrcoef(filtered, ppg)[0, 1]) < 0.2  # near 0 at lag 0 ...
+  lag, r = figures.best_lag(filtered, ppg, max_lag=10)  # less than half the 24-sample period
+  assert lag in (5, 6, 7) and r > 0.9  # ... high 0.2 s later
+  lag, r = figures.best_lag(-np.roll(ppg, -4), ppg, max_lag=10)  # leads by 4, inverted
+  assert lag == -4 and r == pytest.approx(-1.0)
 
 
 def test_draw_run_draws_the_heart_rate_figures_when_there_is_a_ppg(tmp_path):
@@ -142,7 +161,7 @@ def test_draw_run_draws_the_heart_rate_figures_when_there_is_a_ppg(tmp_path):
   _, rows = _read(*(str(tmp_path / "hr" / f"feature_vs_ppg.{e}") for e in ("png", "csv")))
   # Video 3's six clips in clip_index order, concatenated.
   order = [1, 0, 2, 3, 5, 4]
-  np.testing.assert_allclose([float(r[2]) for r in rows],
+  np.testing.assert_allclose([float(r[3]) for r in rows],
                              np.concatenate([ppg[order.index(i)] for i in range(6)]))
   del test["ppg"]
   written = figures.draw_run(str(tmp_path / "plain"), test=test, predictions=predictions,
