@@ -45,7 +45,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   unknown = variants - set(VARIANTS)
   if unknown:
     raise ValueError(f"Unknown variant(s) {sorted(unknown)} for configs/rotating_digits.py; "
-                     f"expected some of {VARIANTS}.")
+                     f"expected some of {', '.join(VARIANTS)}.")
   c = ml_collections.ConfigDict()
   c.seed = 0  # seeds init, shuffling and augmentation; same seed → same run on any mesh
   # simper | simclr | moco | byol | cvrl | supervised (simper_jax/methods/; each has a block)

@@ -61,7 +61,8 @@ def assert_one_line_error(result, expected: str):
      "configs/countix.py, configs/lst.py, configs/pure.py, configs/rotating_digits.py"),
     (("--config=configs/rotating_digits.py:fast",),
      "--config=configs/rotating_digits.py:fast: Unknown variant(s) ['fast'] for "
-     "configs/rotating_digits.py; expected 'quick' or 'tiny'."),
+     "configs/rotating_digits.py; expected some of quick, tiny, interpolation, "
+     "extrapolation."),
     ((TINY, "--config.simper.speed_range=(0.5,)"),
      "config.simper.speed_range=(0.5,): expected (low, high), two numbers with 0 < low"),
     ((TINY, "--config.augment.crop_area=(0.5, 1.5)"),
