@@ -131,8 +131,16 @@ def test_a_two_point_sweep_runs_each_point_in_its_workdir_and_skips_finished_one
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
   result = run("sweep.py", *args, env=env)
   assert result.returncode == 0, result.stdout + result.stderr
-  workdirs = sorted(os.listdir(tmp_path / "sweep"))
+  workdirs = sorted(d for d in os.listdir(tmp_path / "sweep")
+                    if os.path.isdir(tmp_path / "sweep" / d))
   assert workdirs == ["00_speed_range=0.5-2.0", "01_speed_range=0.8-1.5"]
+  with open(tmp_path / "sweep" / "sweep.json") as f:
+    summary = json.load(f)
+  assert summary["runs"] == workdirs and set(summary["run_seconds"]) == set(workdirs)
+  # One field varies: a curve per readout against high / low of the range (4 and 1.875).
+  assert [x for x, _ in summary["curves"]["simper: simper.speed_range"]["fft"]] == [1.875, 4.0]
+  assert os.path.exists(tmp_path / "sweep" / "sweep.png")
+  assert "| 00_speed_range=0.5-2.0 |" in (tmp_path / "sweep" / "sweep.md").read_text()
   for name, speed_range in zip(workdirs, ([0.5, 2.0], [0.8, 1.5])):
     with open(tmp_path / "sweep" / name / "config.json") as f:
       assert json.load(f)["simper"]["speed_range"] == speed_range
