@@ -46,25 +46,16 @@ def parse_args(argv: Sequence[str]):
   parser.add_argument("--dry-run", action="store_true", help="List the runs, start none.")
   args = parser.parse_args(own)
   args.methods = compare.check_methods(args.methods)
+  text = args.fractions
   try:
-    args.fractions = sorted({float(f) for f in args.fractions.split(",") if f}, reverse=True)
+    args.fractions = sorted({float(f) for f in text.split(",") if f}, reverse=True)
   except ValueError:
     args.fractions = []
   if not args.fractions or not all(0 < f <= 1 for f in args.fractions):
-    raise SystemExit(f"Error: --fractions={own_value(own, 'fractions')}: expected comma-"
-                     f"separated numbers in (0, 1], e.g. 1,0.5,0.2,0.1,0.05.")
+    raise SystemExit(f"Error: --fractions={text}: expected comma-separated numbers in (0, 1], "
+                     f"e.g. 1,0.5,0.2,0.1,0.05.")
   sweep.load_config_module(args.config.partition(":")[0])  # a missing file: one clear line
   return args, extra
-
-
-def own_value(argv: Sequence[str], name: str) -> str:
-  """The text given for --name (for error messages)."""
-  for i, arg in enumerate(argv):
-    if arg.startswith(f"--{name}="):
-      return arg.split("=", 1)[1]
-    if arg == f"--{name}" and i + 1 < len(argv):
-      return argv[i + 1]
-  return ""
 
 
 def run_name(method: str, fraction: float) -> str:
