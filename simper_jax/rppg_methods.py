@@ -5,7 +5,7 @@ equations; the heart rate is then read by the same protocol as every learned rea
 (`simper_jax.heart_rate.heart_rate`: detrend, band-pass, periodogram peak). The channel order
 is R, G, B.
 
-Implemented so far: GREEN, CHROM, POS (issue 15 adds ICA, LGI, PBV and OMIT).
+GREEN, ICA, CHROM, POS, LGI, PBV and OMIT; `METHODS` maps their lower-case names to them.
 """
 
 import numpy as np
@@ -78,4 +78,61 @@ def pos(rgb: np.ndarray, fps: float) -> np.ndarray:
   return pulse
 
 
-METHODS = {"green": green, "chrom": chrom, "pos": pos}
+def ica(rgb: np.ndarray, fps: float, band=(0.75, 2.5), seed: int = 0) -> np.ndarray:
+  """ICA (Poh, McDuff & Picard 2010): the three channels, detrended and standardized, are
+  unmixed into three independent sources, and the source whose power spectrum has the highest
+  peak inside the heart-rate `band` is the pulse. Poh et al. used JADE and always took the
+  second source; scikit-learn's FastICA (a maintained solver of the same model) with the
+  rPPG-Toolbox's rule of the strongest in-band peak is used here, since ICA's source order is
+  arbitrary."""
+  from sklearn.decomposition import FastICA  # pylint: disable=g-import-not-at-top
+  rgb = _check(rgb)
+  x = scipy_signal.detrend(rgb, axis=0)
+  x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
+  sources = FastICA(n_components=3, whiten="unit-variance", random_state=seed,
+                    max_iter=1000, tol=1e-3).fit_transform(x)  # [T, 3]
+  freqs, power = scipy_signal.periodogram(sources, fs=fps, axis=0)
+  in_band = (freqs >= band[0]) & (freqs <= band[1])
+  return sources[:, int(np.argmax(power[in_band].max(0)))]
+
+
+def lgi(rgb: np.ndarray, fps: float) -> np.ndarray:
+  """LGI, local group invariance (Pilz, Zaunseder, Krajewski & Blazek 2018): the colour
+  vectors are projected off their principal direction (the first left singular vector of
+  X Xᵀ, X = [3, T], which an intensity change only scales), Y = (I − s sᵀ) X; the pulse is
+  Y's second row."""
+  del fps
+  x = _check(rgb).T  # [3, T]
+  u, _, _ = np.linalg.svd(x @ x.T)
+  s = u[:, :1]
+  return ((np.eye(3) - s @ s.T) @ x)[1]
+
+
+def pbv(rgb: np.ndarray, fps: float) -> np.ndarray:
+  """PBV, blood-volume-pulse signature (de Haan & van Leest 2014): with the channels
+  normalized by their means, Cn = [3, T] (zero mean), and the signature estimated as each
+  channel's share of the variation, Pbv = σ(Cn) / ‖σ(Cn)‖, the pulse is the projection
+  Cnᵀ W / (Pbvᵀ W) with W = (Cn Cnᵀ)⁻¹ Pbv: the direction whose output has the least power
+  while keeping unit gain along the pulse's signature."""
+  del fps
+  rgb = _check(rgb)
+  cn = (rgb / rgb.mean(0) - 1).T  # [3, T]
+  signature = cn.std(1)
+  signature /= max(np.linalg.norm(signature), 1e-12)
+  w = np.linalg.solve(cn @ cn.T, signature)
+  return (cn.T @ w) / (signature @ w)
+
+
+def omit(rgb: np.ndarray, fps: float) -> np.ndarray:
+  """OMIT, orthogonal matrix image transformation (Casado & López 2022): as LGI, with the
+  principal direction taken from the QR decomposition of X = [3, T] (the first column of Q)
+  instead of an SVD; the pulse is the second row of (I − q qᵀ) X."""
+  del fps
+  x = _check(rgb).T  # [3, T]
+  q, _ = np.linalg.qr(x)
+  s = q[:, :1]
+  return ((np.eye(3) - s @ s.T) @ x)[1]
+
+
+METHODS = {"green": green, "ica": ica, "chrom": chrom, "pos": pos, "lgi": lgi, "pbv": pbv,
+           "omit": omit}
