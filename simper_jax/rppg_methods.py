@@ -104,8 +104,7 @@ def lgi(rgb: np.ndarray, fps: float) -> np.ndarray:
   del fps
   x = _check(rgb).T  # [3, T]
   u, _, _ = np.linalg.svd(x @ x.T)
-  s = u[:, :1]
-  return ((np.eye(3) - s @ s.T) @ x)[1]
+  return _second_row_off(x, u[:, 0])
 
 
 def pbv(rgb: np.ndarray, fps: float) -> np.ndarray:
@@ -130,8 +129,13 @@ def omit(rgb: np.ndarray, fps: float) -> np.ndarray:
   del fps
   x = _check(rgb).T  # [3, T]
   q, _ = np.linalg.qr(x)
-  s = q[:, :1]
-  return ((np.eye(3) - s @ s.T) @ x)[1]
+  return _second_row_off(x, q[:, 0])
+
+
+def _second_row_off(x: np.ndarray, direction: np.ndarray) -> np.ndarray:
+  """Row 1 of (I − d dᵀ) x: the colour vectors [3, T] projected off the unit `direction`."""
+  d = direction[:, None]
+  return ((np.eye(3) - d @ d.T) @ x)[1]
 
 
 METHODS = {"green": green, "ica": ica, "chrom": chrom, "pos": pos, "lgi": lgi, "pbv": pbv,
