@@ -454,11 +454,15 @@ def unseen_bands(seen_bands, low: float, high: float) -> list[tuple[float, float
 
 
 def region_results(predictions: dict, test_labels: np.ndarray, seen_bands) -> dict:
-  """{region: {readout: metrics}} for the per-clip readouts (those with one prediction per
-  test clip; a per-video readout has no clip to place in a region)."""
+  """{region: {readout: metrics}} for the per-clip readouts: those whose truth is the test
+  clips' labels (a per-video readout, scored against each video's own rate, has no clip to
+  place in a region — even when there are as many videos as clips)."""
   regions = label_regions(test_labels, seen_bands)
-  return {region: {name: regression_metrics(np.asarray(pred)[mask], np.asarray(true)[mask])
-                   for name, (pred, true) in predictions.items() if len(pred) == len(mask)}
+  per_clip = {name: (np.asarray(pred), np.asarray(true))
+              for name, (pred, true) in predictions.items()
+              if np.array_equal(true, test_labels)}
+  return {region: {name: regression_metrics(pred[mask], true[mask])
+                   for name, (pred, true) in per_clip.items()}
           for region, mask in regions.items()}
 
 

@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 import matplotlib.ticker
 import numpy as np
 
+from simper_jax import heart_rate
+
 DPI = 110
 
 
@@ -71,7 +73,7 @@ def spectra(signals: np.ndarray, true_frequency: np.ndarray | None, fps: float, 
   signals = np.asarray(signals, np.float64)[:clips]
   # Zero-padded to a power of two ≥ 4 × the length, as the FFT readout does: a 90-frame clip
   # at 30 fps has 0.33 Hz bins unpadded, too coarse to see a peak sit on its mark.
-  nfft = 1 << int(np.ceil(np.log2(4 * signals.shape[-1])))
+  nfft = heart_rate.next_pow2(4 * signals.shape[-1])
   frequencies = np.fft.rfftfreq(nfft, 1.0 / fps)
   power = np.abs(np.fft.rfft(signals - signals.mean(-1, keepdims=True), n=nfft)) ** 2
   power /= np.maximum(power.max(-1, keepdims=True), 1e-30)  # each clip's peak at 1
@@ -238,7 +240,6 @@ def signal_vs_reference(signal: np.ndarray, reference: np.ndarray, fps: float, o
   are arbitrary, so the correlation at lag 0 says little (a feature that pulses with the PPG
   a quarter period later has r = 0 there).
   """
-  from simper_jax import heart_rate  # pylint: disable=g-import-not-at-top
   signal, reference = (np.asarray(a, np.float64) for a in (signal, reference))
   standard = lambda a: (a - a.mean()) / max(a.std(), 1e-12)
   filtered = heart_rate.bandpass(signal, fps, band) if band is not None else signal

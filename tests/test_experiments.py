@@ -124,11 +124,13 @@ def test_zero_shot_regions_of_the_test_labels():
   assert evaluate.unseen_bands([(0.5, 2.0), (3.0, 5.0)], 0.5, 5.0) == [(2.0, 3.0)]
   assert evaluate.unseen_bands([(0.5, 3.0)], 0.5, 5.0) == [(3.0, 5.0)]
   assert evaluate.unseen_bands([(1.0, 2.0)], 0.5, 5.0) == [(0.5, 1.0), (2.0, 5.0)]
-  predictions = {"fft": (labels + np.arange(7), labels), "per_video": (labels[:2], labels[:2])}
+  predictions = {"fft": (labels + np.arange(7), labels), "per_video": (labels[:2], labels[:2]),
+                 # as many videos as clips, scored against the videos' own rates
+                 "per_video_7": (labels, labels + 0.1)}
   by_region = evaluate.region_results(predictions, labels, [(0.5, 2.0), (3.0, 5.0)])
   assert by_region["extrapolation"]["fft"]["mae"] == pytest.approx(5.5)  # errors 5 and 6
   assert by_region["interpolation"]["fft"]["mae"] == pytest.approx(2.0)
-  assert all("per_video" not in r for r in by_region.values())  # no clip to place
+  assert all(list(r) == ["fft"] for r in by_region.values())  # no clip to place
 
 
 def test_zero_shot_variants_set_the_training_bands_and_the_evaluation_split():
