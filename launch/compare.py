@@ -55,16 +55,8 @@ def check_methods(text: str) -> list[str]:
 def table(results: dict[str, dict], unit: str) -> str:
   """Markdown: one row per method, one column per readout (test MAE), '—' where a method's
   run has no such readout."""
-  readouts = []
-  for test in results.values():
-    readouts += [r for r in test if r not in readouts]
-  header = f"| method | {' | '.join(readouts)} |"
-  lines = [f"Test MAE{f' ({unit})' if unit else ''}; lower is better.", "", header,
-           "|" + "---|" * (len(readouts) + 1)]
-  for method, test in results.items():
-    cells = [f"{test[r]['mae']:.4f}" if r in test else "—" for r in readouts]
-    lines.append(f"| {method} | {' | '.join(cells)} |")
-  return "\n".join(lines)
+  return "\n".join([f"Test MAE{f' ({unit})' if unit else ''}; lower is better.", "",
+                    *sweep.mae_table(results, "method")])
 
 
 def main(argv: Sequence[str]) -> None:

@@ -69,10 +69,7 @@ def table(tests: dict, fractions: Sequence[float], unit: str) -> str:
            "| method | readout | " + " | ".join(f"{100 * f:g} %" for f in fractions) + " |",
            "|" + "---|" * (len(fractions) + 2)]
   for method, by_fraction in tests.items():
-    readouts = []
-    for test in by_fraction.values():
-      readouts += [r for r in test if r not in readouts]
-    for readout in readouts:
+    for readout in sweep.readout_names(by_fraction.values()):
       cells = [f"{by_fraction[f][readout]['mae']:.4f}" if readout in by_fraction.get(f, {})
                else "—" for f in fractions]
       lines.append(f"| {method} | {readout} | {' | '.join(cells)} |")

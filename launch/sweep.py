@@ -68,13 +68,44 @@ def expand(config_arg: str, sweep: str | None = None) -> list[dict[str, Any]]:
     raise SystemExit(f"Error: get_sweep({arg!r}) in {path} returned no points.")
   for index, point in enumerate(points):
     for field in point:
-      node = config
-      for part in field.split("."):
-        if not hasattr(node, "keys") or part not in node:
-          raise SystemExit(f"Error: sweep point {index} of {path} sets {field!r}, which is "
-                           f"not a field of the config.")
-        node = node[part]
+      try:
+        config_field(config, field)
+      except (KeyError, TypeError):
+        raise SystemExit(f"Error: sweep point {index} of {path} sets {field!r}, which is "
+                         f"not a field of the config.") from None
   return points
+
+
+def config_field(config, dotted: str):
+  """config['a']['b'] for 'a.b'; KeyError or TypeError when there is no such field."""
+  node = config
+  for part in dotted.split("."):
+    if not hasattr(node, "keys"):
+      raise TypeError(f"{dotted!r}: {part!r} is below a value, not a block")
+    node = node[part]
+  return node
+
+
+def readout_names(tests) -> list[str]:
+  """The readouts of several runs' {readout: metrics}, each once, in first-seen order."""
+  names = []
+  for test in tests:
+    names += [r for r in test if r not in names]
+  return names
+
+
+def mae_table(rows: dict[str, dict], first_column: str,
+              extra_column: tuple[str, dict] | None = None) -> list[str]:
+  """Markdown lines: one row per name of `rows` ({name: {readout: metrics}}), one column per
+  readout (test MAE, '—' where a run has none), and optionally (title, {name: text})."""
+  readouts = readout_names(rows.values())
+  extra_title, extra = extra_column or ("", {})
+  header = [first_column, *readouts] + ([extra_title] if extra_column else [])
+  lines = [f"| {' | '.join(header)} |", "|" + "---|" * len(header)]
+  for name, test in rows.items():
+    cells = [name] + [f"{test[r]['mae']:.4f}" if r in test else "—" for r in readouts]
+    lines.append(f"| {' | '.join(cells + ([extra.get(name, '')] if extra_column else []))} |")
+  return lines
 
 
 def format_value(value) -> str:
@@ -155,10 +186,8 @@ def one_knob_curves(config, points: Sequence[dict], tests: Sequence[dict]) -> di
   at most one field of `config` besides `method`; None otherwise (a grid has no such curves).
   A point that changes nothing is on every curve of its method."""
   def default(field):
-    node = config
-    for part in field.split("."):
-      node = node[part]
-    return tuple(node) if isinstance(node, (tuple, list)) else node
+    value = config_field(config, field)
+    return tuple(value) if isinstance(value, (tuple, list)) else value
 
   changed = []
   for point in points:
@@ -215,15 +244,10 @@ def summary(workdirs: list[str]) -> str:
 def write_summary(args, points: list[dict], names: list[str], seconds: dict) -> None:
   """WORKDIR/sweep.md, sweep.json and, for one-knob sweeps, sweep.png (module docstring)."""
   tests = [load_results(os.path.join(args.workdir, name))["test"] for name in names]
-  readouts = []
-  for test in tests:
-    readouts += [r for r in test if r not in readouts]
   lines = [f"# Sweep {args.sweep or ''} of {args.config}", "",
-           f"Test MAE per readout; lower is better.", "",
-           f"| run | {' | '.join(readouts)} | seconds |", "|" + "---|" * (len(readouts) + 2)]
-  for name, test in zip(names, tests):
-    cells = [f"{test[r]['mae']:.4f}" if r in test else "—" for r in readouts]
-    lines.append(f"| {name} | {' | '.join(cells)} | {seconds.get(name, float('nan')):.0f} |")
+           "Test MAE per readout; lower is better.", ""]
+  lines += mae_table(dict(zip(names, tests)), "run", (
+      "seconds", {name: f"{seconds.get(name, float('nan')):.0f}" for name in names}))
   path, _, arg = args.config.partition(":")
   curves = one_knob_curves(load_config_module(path).get_config(arg), points, tests)
   if curves:
@@ -231,8 +255,8 @@ def write_summary(args, points: list[dict], names: list[str], seconds: dict) -> 
     from simper_jax import figures  # pylint: disable=g-import-not-at-top
     # Without the train-mean row (flat and far above the rest) and on a log MAE axis: the
     # readouts of one sweep differ by factors of 10.
-    plotted = {panel: {r: points for r, points in lines.items() if r != "train_mean"}
-               for panel, lines in curves.items()}
+    plotted = {panel: {readout: xy for readout, xy in series.items() if readout != "train_mean"}
+               for panel, series in curves.items()}
     figures.curves(plotted, "view strength (a range: high / low; a number: its value)",
                    "test MAE (log scale)", args.workdir, "sweep", log_y=True)
     lines += ["", "![test MAE against each swept field](sweep.png)"]
