@@ -77,6 +77,9 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   # per whole video (the toolbox's default)
   c.eval.fft_harmonic = 1  # (frequency protocol only) feature-signal harmonic of the target
   c.eval.knn_similarity = "max_xcorr"  # 1-NN readout's similarity of feature signals
+  # Classic training-free rPPG methods (simper_jax/rppg_methods.py), each a row of the results
+  # table read like the FFT readout (same test clips, same protocol); () → none.
+  c.eval.classic_methods = ("green", "ica", "chrom", "pos", "lgi", "pbv", "omit")
   c.eval.probe_input = "spectrum"  # linear probe on the feature signal's power spectrum
   # Ridge penalty of the linear probe (standardized inputs); None → 5-fold cross-validation on
   # the training split. The probe reads the power spectrum inside eval.band.

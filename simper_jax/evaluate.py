@@ -24,6 +24,7 @@ import numpy as np
 from scipy import signal as scipy_signal
 
 from simper_jax import heart_rate as hr
+from simper_jax import rppg_methods
 from simper_jax import sharding
 from simper_jax import similarity as similarity_lib
 from simper_jax.data import pipeline
@@ -132,32 +133,61 @@ def select_l2(inputs: np.ndarray, targets: np.ndarray, folds: int = 5, seed: int
 
 
 def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
-  """MAE, MAPE (%), RMSE and Pearson r of predictions against targets.
+  """MAE, MAPE (%), RMSE and Pearson r of predictions against targets, each with its standard
+  error as the rPPG-Toolbox gives it (`standard_errors`).
 
   r is None (JSON null, "—" in tables) when either side is constant, as the train-mean
   baseline always is: a correlation is undefined there, and 0 would read as a measurement.
   """
-  err = pred - target
+  err = np.asarray(pred, np.float64) - np.asarray(target, np.float64)
   # ptp, not std: a float32 constant can have a tiny non-zero std, and corrcoef then gives nan.
   r = (float(np.corrcoef(pred, target)[0, 1]) if np.ptp(pred) > 0 and np.ptp(target) > 0
        else None)
-  return {"n": int(len(err)), "mae": float(np.mean(np.abs(err))),
-          "mape": float(100 * np.mean(np.abs(err) / np.maximum(np.abs(target), 1e-8))),
-          "rmse": float(np.sqrt(np.mean(err**2))), "pearson_r": r}
+  relative = np.abs(err) / np.maximum(np.abs(target), 1e-8)
+  metrics = {"n": int(len(err)), "mae": float(np.mean(np.abs(err))),
+             "mape": float(100 * np.mean(relative)), "rmse": float(np.sqrt(np.mean(err**2))),
+             "pearson_r": r}
+  return {**metrics, **standard_errors(err, relative, r)}
 
 
-def compute_features(encode: Callable, batches) -> dict:
+def standard_errors(err: np.ndarray, relative: np.ndarray, r: float | None) -> dict:
+  """The rPPG-Toolbox's standard errors (evaluation/metrics.py) of n errors e:
+  MAE std(|e|)/√n; RMSE √(std(e²)/√n) (its choice: the SE of the mean squared error, then a
+  square root); MAPE 100·std(|e|/|y|)/√n; Pearson r √((1 − r²)/(n − 2)), None when r is or
+  n < 3. std is the population one (NumPy's default, as the toolbox)."""
+  n = len(err)
+  root_n = np.sqrt(n)
+  return {"mae_se": float(np.std(np.abs(err)) / root_n),
+          "mape_se": float(100 * np.std(relative) / root_n),
+          "rmse_se": float(np.sqrt(np.std(err**2) / root_n)),
+          "pearson_r_se": (float(np.sqrt((1 - r**2) / (n - 2))) if r is not None and n > 2
+                           else None)}
+
+
+def snr_metrics(snr_db: np.ndarray) -> dict:
+  """Mean SNR (dB) over evaluation units and its standard error std/√n (the toolbox's)."""
+  snr_db = np.asarray(snr_db, np.float64)
+  return {"snr_db": float(np.mean(snr_db)),
+          "snr_db_se": float(np.std(snr_db) / np.sqrt(len(snr_db)))}
+
+
+def compute_features(encode: Callable, batches, mean_rgb: bool = False) -> dict:
   """Runs `encode` (uint8 video batch -> [b, T] feature signals) over `eval_batches`, reading
   the next batch in a background thread while the current one is encoded.
 
+  Args:
+    mean_rgb: also keep each clip's mean colour per frame, [N, T, C] in 0–255 (the input of
+      the classic rPPG methods, `rppg_methods`).
   Returns:
-    {'signals': [N, T], and every other key of the batches ('label', ...): [N, ...]}, with
-    the padding rows dropped.
+    {'signals': [N, T], ['mean_rgb': [N, T, C],] and every other key of the batches
+    ('label', ...): [N, ...]}, with the padding rows dropped.
   """
   collected = {}
   for batch in pipeline.prefetch(batches):
     mask = batch["mask"]
     rows = {"signals": encode(batch["video"])[mask]}
+    if mean_rgb:
+      rows["mean_rgb"] = np.asarray(batch["video"])[mask].mean(axis=(2, 3), dtype=np.float64)
     rows.update({k: v[mask] for k, v in batch.items() if k not in ("video", "mask")})
     for key, value in rows.items():
       collected.setdefault(key, []).append(value)
@@ -331,25 +361,30 @@ def counting_readouts(train: dict, test: dict, *, fps: float, band, probe_input:
 
 
 def heart_rate_readouts(train: dict, test: dict, *, fps: float, band, probe_l2: float | None,
-                        window: int | None = None, knn_similarity: str = "max_xcorr") -> dict:
+                        window: int | None = None, knn_similarity: str = "max_xcorr",
+                        classic_methods=()) -> dict:
   """Heart-rate readouts (bpm) by the rPPG protocol (`simper_jax.heart_rate`).
 
   Args:
     train, test: `compute_features` outputs with 'signals', 'label' (clip HR), 'ppg',
       'video_id', 'clip_index' and optionally 'fps' (each clip's video's own frame rate,
-      stored at preparation; the FFT readouts use it).
+      stored at preparation; the FFT readouts use it); the test split with 'mean_rgb' when
+      `classic_methods` are given.
     fps: the nominal frame rate: the probe's spectrum bins, and clips without 'fps'.
     probe_l2: ridge penalty of the linear probe, None → cross-validated on the train split.
     window: frames per evaluation window of the FFT readout; None → whole videos.
+    classic_methods: names in `rppg_methods.METHODS`, each a row read like 'fft'.
   Returns:
-    {readout: (predicted, true, {})}: 'fft' per video (or window), as the rPPG-Toolbox
-    evaluates; 'fft_clip', '1nn', 'linear_probe' (on the in-band spectrum) and 'train_mean' per
-    clip, against the clips' HR labels.
+    {readout: (predicted, true, extra)}: 'fft' per video (or window), as the rPPG-Toolbox
+    evaluates, and likewise each classic method on the same clips, extra being their mean SNR
+    (`snr_metrics`); 'fft_clip', '1nn', 'linear_probe' (on the in-band spectrum) and
+    'train_mean' per clip, against the clips' HR labels.
   """
   clip_fps = np.asarray(test.get("fps", np.full(len(test["signals"]), fps)), np.float64)
-  pred, true, _ = hr.per_video_heart_rates(test["signals"], test["ppg"], test["video_id"],
-                                           test["clip_index"], clip_fps, band=band,
-                                           window=window)
+  per_video = lambda signals: hr.per_video_heart_rates(
+      signals, test["ppg"], test["video_id"], test["clip_index"], clip_fps, band=band,
+      window=window)
+  pred, true, _, snr = per_video(test["signals"])
   inputs = lambda split: spectrum_features(split["signals"], fps=fps, band=band)
   head = fit_ridge(inputs(train), train["label"], probe_l2)
   probe = np.asarray(heads.LinearHead().apply(head, inputs(test)))
@@ -359,9 +394,17 @@ def heart_rate_readouts(train: dict, test: dict, *, fps: float, band, probe_l2: 
     per_clip[rows] = hr.heart_rate(test["signals"][rows], rate, band=band)
   nearest = nearest_neighbour(train["signals"], train["label"], test["signals"],
                               similarity=knn_similarity, fps=fps)
-  return {"fft": (pred, true, {}), "fft_clip": (per_clip, test["label"], {}),
-          "1nn": (nearest, test["label"], {}), "linear_probe": (probe, test["label"], {}),
-          "train_mean": (np.full_like(test["label"], train["label"].mean()), test["label"], {})}
+  readouts = {"fft": (pred, true, snr_metrics(snr)),
+              "fft_clip": (per_clip, test["label"], {}),
+              "1nn": (nearest, test["label"], {}), "linear_probe": (probe, test["label"], {}),
+              "train_mean": (np.full_like(test["label"], train["label"].mean()),
+                             test["label"], {})}
+  for method in classic_methods:
+    pulses = rppg_methods.video_pulses(method, test["mean_rgb"], test["video_id"],
+                                       test["clip_index"], clip_fps)
+    method_pred, method_true, _, method_snr = per_video(pulses)
+    readouts[method] = (method_pred, method_true, snr_metrics(method_snr))
+  return readouts
 
 
 # eval.protocol -> the per-clip fields its readouts need besides the video and the label.
@@ -408,7 +451,7 @@ def _protocol_readouts(eval_config, fps: float, train: dict, test: dict) -> dict
   if protocol == "heart_rate":
     window = e.get("window_seconds")
     return heart_rate_readouts(train, test, window=round(window * fps) if window else None,
-                               **common)
+                               classic_methods=tuple(e.get("classic_methods", ())), **common)
   signal_readout_args = dict(probe_input=e.probe_input, fft_harmonic=e.get("fft_harmonic"),
                              **common)
   if protocol == "counting":
@@ -466,21 +509,40 @@ def region_results(predictions: dict, test_labels: np.ndarray, seen_bands) -> di
           for region, mask in regions.items()}
 
 
+# (metrics key, column title, number format) of the results tables, in order: a column shows
+# when any row has its key, and a value is followed by its standard error ('<key>_se') when it
+# has one.
+COLUMNS = (("n", "n", "{}"), ("mae", "MAE", "{:.4f}"), ("mape", "MAPE %", "{:.2f}"),
+           ("rmse", "RMSE", "{:.4f}"), ("pearson_r", "r", "{:.3f}"),
+           ("snr_db", "SNR dB", "{:.2f}"), ("count_mae", "count MAE", "{:.3f}"),
+           ("obo", "OBO", "{:.3f}"), ("harmonic", "harmonic", "{}"))
+
+
+def metric_cell(metrics: dict, key: str, fmt: str) -> str:
+  """'value ± standard error', 'value' without one, '—' for a missing or undefined value."""
+  value = metrics.get(key)
+  if value is None:
+    return "—"
+  error = metrics.get(f"{key}_se")
+  return fmt.format(value) + ("" if error is None else " ± " + fmt.format(error))
+
+
+def present_columns(results: dict, skip=()) -> list[tuple[str, str, str]]:
+  """The `COLUMNS` that some row of {readout: metrics} has."""
+  return [c for c in COLUMNS if c[0] not in skip and any(c[0] in m for m in results.values())]
+
+
 def format_table(results: dict, unit: str = "") -> str:
-  """A plain-text table, one row per readout; with the counting columns (count MAE, OBO) when
-  the readouts have them."""
-  counting = any("count_mae" in m for m in results.values())
-  lines = [f"{'readout':<16}{'n':>6}{'MAE' + unit:>12}{'MAPE %':>10}{'RMSE':>10}{'r':>8}"
-           + (f"{'count MAE':>11}{'OBO':>7}" if counting else "")]
-  for name, m in results.items():
-    r = "—" if m["pearson_r"] is None else f"{m['pearson_r']:.3f}"
-    line = (f"{name:<16}{m['n']:>6}{m['mae']:>12.4f}{m['mape']:>10.2f}{m['rmse']:>10.4f}"
-            f"{r:>8}")
-    if counting:
-      line += (f"{m['count_mae']:>11.3f}{m['obo']:>7.3f}" if "count_mae" in m
-               else f"{'—':>11}{'—':>7}")
-    lines.append(line)
-  return "\n".join(lines)
+  """A plain-text table, one row per readout, a column per metric some readout has (`COLUMNS`;
+  the counting columns for Countix, SNR for the heart-rate readouts that have a signal)."""
+  columns = present_columns(results, skip=("harmonic",))
+  titles = ["readout"] + [title + (unit if key == "mae" else "") for key, title, _ in columns]
+  rows = [[name] + [metric_cell(m, key, fmt) for key, _, fmt in columns]
+          for name, m in results.items()]
+  widths = [max(len(row[i]) for row in [titles] + rows) for i in range(len(titles))]
+  line = lambda cells: "  ".join([cells[0].ljust(max(widths[0], 14))] + [
+      cell.rjust(width) for cell, width in zip(cells[1:], widths[1:])])
+  return "\n".join(line(cells) for cells in [titles] + rows)
 
 
 def write_results(workdir: str, payload: dict) -> tuple[str, str | None]:

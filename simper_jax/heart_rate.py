@@ -48,6 +48,24 @@ def bandpass(signals: np.ndarray, fps: float, band=BAND_HZ) -> np.ndarray:
   return scipy_signal.filtfilt(b, a, np.asarray(signals, np.float64), axis=-1)
 
 
+def processed(signals: np.ndarray, fps: float, *, band=BAND_HZ, diff: bool = False,
+              lam: float = DETREND_LAMBDA) -> np.ndarray:
+  """The protocol's signal before its periodogram: [..., T] → (cumsum if `diff`) → detrend →
+  band-pass, float64 [..., T]."""
+  x = np.asarray(signals, np.float64)
+  if x.shape[-1] < 2:
+    raise ValueError(f"A heart rate needs a signal of at least 2 samples, got shape {x.shape}.")
+  if diff:
+    x = np.cumsum(x, axis=-1)
+  return bandpass(detrend(x, lam), fps, band)
+
+
+def periodogram(signals: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+  """(frequencies [F] Hz, power [..., F]) of [..., T] signals, nfft = next power of two."""
+  return scipy_signal.periodogram(signals, fs=fps, nfft=next_pow2(signals.shape[-1]),
+                                  detrend=False, axis=-1)
+
+
 def heart_rate(signals: np.ndarray, fps: float, *, band=BAND_HZ, diff: bool = False,
                lam: float = DETREND_LAMBDA) -> np.ndarray:
   """Heart rate (bpm) of each [..., T] pulse signal by the protocol above.
@@ -61,19 +79,45 @@ def heart_rate(signals: np.ndarray, fps: float, *, band=BAND_HZ, diff: bool = Fa
   Returns:
     [...] heart rates in beats per minute, on the grid 60·fps/nfft.
   """
-  x = np.asarray(signals, np.float64)
-  if x.shape[-1] < 2:
-    raise ValueError(f"A heart rate needs a signal of at least 2 samples, got shape {x.shape}.")
-  if diff:
-    x = np.cumsum(x, axis=-1)
-  x = bandpass(detrend(x, lam), fps, band)
-  freqs, power = scipy_signal.periodogram(x, fs=fps, nfft=next_pow2(x.shape[-1]),
-                                          detrend=False, axis=-1)
+  freqs, power = periodogram(processed(signals, fps, band=band, diff=diff, lam=lam), fps)
   in_band = (freqs >= band[0]) & (freqs <= band[1])
   if not in_band.any():
-    raise ValueError(f"The band {band} Hz holds no frequency bin of a {x.shape[-1]}-sample "
-                     f"signal at {fps} fps.")
+    raise ValueError(f"The band {band} Hz holds no frequency bin of a "
+                     f"{np.shape(signals)[-1]}-sample signal at {fps} fps.")
   return 60.0 * freqs[in_band][np.argmax(power[..., in_band], axis=-1)]
+
+
+SNR_HALF_WIDTH_HZ = 0.1  # ±6 bpm around the true rate and its second harmonic (the toolbox's)
+
+
+def spectrum_snr_db(freqs: np.ndarray, power: np.ndarray, true_hz, band=BAND_HZ) -> np.ndarray:
+  """The rPPG-Toolbox's SNR of power spectra: the power within ±0.1 Hz of the true rate f and
+  of 2f (the latter also beyond the band, as the toolbox counts it) against the power of the
+  rest of the band, as 20·log10 of that power ratio — the toolbox's `mag2db` of a power
+  ratio, kept so that figures compare with its tables (10·log10 would be the power decibel:
+  half these values). 0 where the rest of the band holds no power (the toolbox's rule).
+
+  Args:
+    freqs: [F] Hz; power: [..., F]; true_hz: [...] the true rate of each spectrum, Hz.
+  Returns:
+    [...] SNR in dB.
+  """
+  f0 = np.asarray(true_hz, np.float64)[..., None]
+  near = lambda centre: np.abs(freqs - centre) <= SNR_HALF_WIDTH_HZ
+  harmonics = near(f0) | near(2 * f0)
+  rest = (freqs >= band[0]) & (freqs <= band[1]) & ~harmonics
+  signal_power = np.sum(power * harmonics, axis=-1)
+  rest_power = np.sum(power * rest, axis=-1)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    return np.where(rest_power > 0, 20 * np.log10(signal_power / rest_power), 0.0)
+
+
+def snr_db(signals: np.ndarray, true_bpm, fps: float, *, band=BAND_HZ, diff: bool = False,
+           lam: float = DETREND_LAMBDA) -> np.ndarray:
+  """SNR (dB, `spectrum_snr_db`) of [..., T] pulse signals against true rates [...] in bpm,
+  on the protocol's processed signal and periodogram (as the toolbox computes it)."""
+  freqs, power = periodogram(processed(signals, fps, band=band, diff=diff, lam=lam), fps)
+  return spectrum_snr_db(freqs, power, np.asarray(true_bpm, np.float64) / 60.0, band)
 
 
 def windows(signal: np.ndarray, window: int | None) -> list[np.ndarray]:
@@ -87,7 +131,8 @@ def windows(signal: np.ndarray, window: int | None) -> list[np.ndarray]:
 def per_video_heart_rates(signals: np.ndarray, ppg: np.ndarray, video_ids, clip_index,
                           fps: float, *, band=BAND_HZ, window: int | None = None,
                           diff: bool = False):
-  """Predicted and ground-truth HR per video (or per window of each video).
+  """Predicted and ground-truth HR per video (or per window of each video), and the SNR of
+  the prediction around the true HR.
 
   Clips of one video are put back in order and concatenated first, so a video's HR is read
   off its whole length (the toolbox's default evaluation).
@@ -99,18 +144,25 @@ def per_video_heart_rates(signals: np.ndarray, ppg: np.ndarray, video_ids, clip_
     fps: the sampling rate, one for all clips or [N] per clip (each video's own rate).
     window: frames per evaluation window, or None for whole videos.
   Returns:
-    (predicted [K], ground truth [K], unit ids [K]) with K videos or windows.
+    (predicted [K], ground truth [K], unit ids [K], SNR dB [K]) with K videos or windows.
   """
-  video_ids = np.asarray(video_ids)
-  clip_fps = np.broadcast_to(np.asarray(fps, np.float64), video_ids.shape)
-  pred, true, units = [], [], []
-  for video in np.unique(video_ids):
-    rows = np.flatnonzero(video_ids == video)
-    rows = rows[np.argsort(np.asarray(clip_index)[rows])]
-    video_fps = float(clip_fps[rows[0]])
+  pred, true, units, snr = [], [], [], []
+  for video, rows in videos_in_order(video_ids, clip_index):
+    video_fps = float(np.broadcast_to(np.asarray(fps, np.float64), len(video_ids))[rows[0]])
     for k, (s, p) in enumerate(zip(windows(signals[rows].reshape(-1), window),
                                    windows(ppg[rows].reshape(-1), window))):
       pred.append(heart_rate(s, video_fps, band=band, diff=diff))
       true.append(heart_rate(p, video_fps, band=band))
+      snr.append(snr_db(s, true[-1], video_fps, band=band, diff=diff))
       units.append(f"{video}#{k}" if window else str(video))
-  return np.asarray(pred), np.asarray(true), units
+  return np.asarray(pred), np.asarray(true), units, np.asarray(snr)
+
+
+def videos_in_order(video_ids, clip_index) -> list[tuple[object, np.ndarray]]:
+  """[(video id, the row numbers of its clips in video order)], videos sorted by id."""
+  video_ids, clip_index = np.asarray(video_ids), np.asarray(clip_index)
+  out = []
+  for video in np.unique(video_ids):
+    rows = np.flatnonzero(video_ids == video)
+    out.append((video, rows[np.argsort(clip_index[rows])]))
+  return out

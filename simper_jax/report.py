@@ -29,10 +29,6 @@ from simper_jax import checkpoint
 from simper_jax import evaluate
 
 SUMMARIES = ("comparison.md", "data_efficiency.md", "sweep.md")
-COLUMNS = (("n", "n", "{}"), ("mae", "MAE", "{:.4f}"), ("mape", "MAPE %", "{:.2f}"),
-           ("rmse", "RMSE", "{:.4f}"), ("pearson_r", "r", "{:.3f}"),
-           ("count_mae", "count MAE", "{:.3f}"), ("obo", "OBO", "{:.3f}"),
-           ("harmonic", "harmonic", "{}"))
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
        color: #222; }
@@ -58,13 +54,13 @@ def find_runs(workdir: str) -> list[str]:
 
 
 def metrics_table(results: dict) -> str:
-  """Markdown: one row per readout, a column per metric any readout has."""
-  columns = [c for c in COLUMNS if any(c[0] in m for m in results.values())]
+  """Markdown: one row per readout, a column per metric any readout has (`evaluate.COLUMNS`,
+  values ± their standard errors)."""
+  columns = evaluate.present_columns(results)
   lines = ["| readout | " + " | ".join(title for _, title, _ in columns) + " |",
            "|" + "---|" * (len(columns) + 1)]
   for readout, metrics in results.items():
-    cells = [("—" if metrics.get(key) is None else fmt.format(metrics[key]))
-             for key, _, fmt in columns]
+    cells = [evaluate.metric_cell(metrics, key, fmt) for key, _, fmt in columns]
     lines.append(f"| {readout} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 

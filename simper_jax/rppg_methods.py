@@ -8,8 +8,12 @@ is R, G, B.
 GREEN, ICA, CHROM, POS, LGI, PBV and OMIT; `METHODS` maps their lower-case names to them.
 """
 
+import warnings
+
 import numpy as np
 from scipy import signal as scipy_signal
+
+from simper_jax import heart_rate as hr
 
 # Window of the methods that normalize locally (CHROM, POS): 1.6 s, about one cardiac cycle
 # at the lowest plausible heart rate (Wang et al. 2017 §IV).
@@ -86,11 +90,16 @@ def ica(rgb: np.ndarray, fps: float, band=(0.75, 2.5), seed: int = 0) -> np.ndar
   rPPG-Toolbox's rule of the strongest in-band peak is used here, since ICA's source order is
   arbitrary."""
   from sklearn.decomposition import FastICA  # pylint: disable=g-import-not-at-top
+  from sklearn.exceptions import ConvergenceWarning  # pylint: disable=g-import-not-at-top
   rgb = _check(rgb)
   x = scipy_signal.detrend(rgb, axis=0)
   x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
-  sources = FastICA(n_components=3, whiten="unit-variance", random_state=seed,
-                    max_iter=1000, tol=1e-3).fit_transform(x)  # [T, 3]
+  # A few traces stop at max_iter short of tol; their unmixing still isolates the pulse (the
+  # lamp tests include such traces), and a warning per video would flood the evaluation log.
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    sources = FastICA(n_components=3, whiten="unit-variance", random_state=seed,
+                      max_iter=1000, tol=1e-3).fit_transform(x)  # [T, 3]
   freqs, power = scipy_signal.periodogram(sources, fs=fps, axis=0)
   in_band = (freqs >= band[0]) & (freqs <= band[1])
   return sources[:, int(np.argmax(power[in_band].max(0)))]
@@ -140,3 +149,26 @@ def _second_row_off(x: np.ndarray, direction: np.ndarray) -> np.ndarray:
 
 METHODS = {"green": green, "ica": ica, "chrom": chrom, "pos": pos, "lgi": lgi, "pbv": pbv,
            "omit": omit}
+
+
+def video_pulses(method: str, mean_rgb: np.ndarray, video_ids, clip_index, fps) -> np.ndarray:
+  """The pulse of `method` for each of N clips, run once per whole video.
+
+  A video's clips are put in order and their traces concatenated, as the heart-rate protocol
+  concatenates the learned readouts' signals: the methods' windows (CHROM, POS) and ICA's
+  unmixing then see the whole video, as the rPPG-Toolbox runs them, not 6-s pieces.
+
+  Args:
+    method: a name in `METHODS`; mean_rgb: [N, T, 3] each clip's mean face colour per frame.
+    video_ids, clip_index: [N] each clip's video and its position in it.
+    fps: one frame rate, or [N] each clip's video's own.
+  Returns:
+    [N, T] pulse signals, row for row with `mean_rgb`.
+  """
+  mean_rgb = np.asarray(mean_rgb, np.float64)
+  clip_fps = np.broadcast_to(np.asarray(fps, np.float64), len(mean_rgb))
+  pulses = np.empty(mean_rgb.shape[:2])
+  for _, rows in hr.videos_in_order(video_ids, clip_index):
+    pulse = METHODS[method](mean_rgb[rows].reshape(-1, 3), float(clip_fps[rows[0]]))
+    pulses[rows] = pulse.reshape(len(rows), -1)
+  return pulses

@@ -29,6 +29,7 @@ from simper_jax import figures
 from simper_jax import finetune
 from simper_jax import methods
 from simper_jax import models
+from simper_jax import rppg_methods
 from simper_jax import sharding
 from simper_jax import similarity
 from simper_jax.data import pipeline
@@ -180,6 +181,14 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("eval.probe_l2", "expected a positive number, or None to cross-validate it.")
   if config.eval.get("protocol", "frequency") not in evaluate.PROTOCOLS:
     fail("eval.protocol", f"expected one of {evaluate.PROTOCOLS}.")
+  classic = tuple(config.eval.get("classic_methods", ()))
+  unknown = [name for name in classic if name not in rppg_methods.METHODS]
+  if unknown:
+    fail("eval.classic_methods", f"unknown {unknown}; expected names from "
+         f"{tuple(rppg_methods.METHODS)}.")
+  if classic and config.eval.get("protocol", "frequency") != "heart_rate":
+    fail("eval.classic_methods", "the classic rPPG methods read heart rate from face video: "
+         "they need eval.protocol='heart_rate'.")
   for fraction in config.eval.get("finetune_fractions", ()):
     if not 0 < fraction <= 1:
       fail("eval.finetune_fractions", "expected fractions of the labels in (0, 1].")
@@ -580,7 +589,9 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   for split in ("train", "test"):
     batches = pipeline.eval_batches(sources[split], batch_size=config.eval.batch_size,
                                     label_key=config.data.label_key, keys=keys)
-    features[split] = evaluate.compute_features(encode, batches)
+    # The classic methods need no training: only the test clips' colours are kept.
+    features[split] = evaluate.compute_features(
+        encode, batches, mean_rgb=split == "test" and bool(config.eval.get("classic_methods")))
   log(f"Computed the feature signals in {time.time() - t0:.0f} s (compilation included); "
       f"readouts ...")
   test_labels = features["test"]["label"]

@@ -89,3 +89,38 @@ def test_prefetch_keeps_order_and_raises_the_readers_error():
 
   with pytest.raises(ValueError, match="damaged record"):
     list(pipeline.prefetch(failing()))
+
+
+def test_standard_errors_against_the_rppg_toolbox_formulas_worked_by_hand():
+  """Truth 50, 60, 70, 80 and predictions 52, 57, 70, 84: errors 2, −3, 0, 4 (n = 4).
+  |e| = 2, 3, 0, 4: mean 2.25, population variance 8.75 / 4 → MAE SE √2.1875 / 2.
+  e² = 4, 9, 0, 16: mean 7.25, variance 142.75 / 4 → RMSE SE √(√35.6875 / 2).
+  |e|/y = .04, .05, 0, .05: mean .035, variance (.000025 + .000225 + .001225 + .000225) / 4
+  = .000425 → MAPE SE 100 · √.000425 / 2.  r SE √((1 − r²) / 2).  SNR SE std / √n."""
+  metrics = evaluate.regression_metrics(np.array([52.0, 57, 70, 84]),
+                                        np.array([50.0, 60, 70, 80]))
+  assert metrics["mae"] == pytest.approx(2.25) and metrics["rmse"] == pytest.approx(np.sqrt(7.25))
+  assert metrics["mae_se"] == pytest.approx(np.sqrt(2.1875) / 2)
+  assert metrics["rmse_se"] == pytest.approx(np.sqrt(np.sqrt(35.6875) / 2))
+  assert metrics["mape"] == pytest.approx(3.5)
+  assert metrics["mape_se"] == pytest.approx(100 * np.sqrt(0.000425) / 2)
+  r = metrics["pearson_r"]
+  assert metrics["pearson_r_se"] == pytest.approx(np.sqrt((1 - r**2) / 2))
+  snr = evaluate.snr_metrics(np.array([1.0, 3.0, 5.0, 7.0]))  # variance 5
+  assert snr == pytest.approx({"snr_db": 4.0, "snr_db_se": np.sqrt(5.0) / 2})
+  # Undefined where the formula is: a constant prediction's r, or n − 2 = 0.
+  assert evaluate.regression_metrics(np.full(4, 65.0), np.array([50.0, 60, 70, 80]))[
+      "pearson_r_se"] is None
+  assert evaluate.regression_metrics(np.array([1.0, 2]), np.array([1.0, 3]))[
+      "pearson_r_se"] is None
+
+
+def test_tables_show_each_value_with_its_standard_error():
+  metrics = {"fft": {**evaluate.regression_metrics(np.array([52.0, 57, 70, 84]),
+                                                   np.array([50.0, 60, 70, 80])),
+                     **evaluate.snr_metrics(np.array([1.0, 3.0, 5.0, 7.0]))}}
+  header, row = evaluate.format_table(metrics, " bpm").splitlines()
+  assert header.split() == ["readout", "n", "MAE", "bpm", "MAPE", "%", "RMSE", "r", "SNR", "dB"]
+  assert "2.2500 ± 0.7395" in row and "4.00 ± 1.12" in row and "3.50 ± 1.03" in row
+  from simper_jax import report  # pylint: disable=g-import-not-at-top
+  assert "| 2.2500 ± 0.7395 |" in report.metrics_table(metrics)

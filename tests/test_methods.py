@@ -212,7 +212,7 @@ def test_heart_rate_per_video_uses_each_videos_own_frame_rate():
     ids += [video, video]
     index += [0, 1]
     rates += [fps, fps]
-  pred, true, _ = heart_rate.per_video_heart_rates(np.array(signals), np.array(ppg), ids, index,
+  pred, true, _, _ = heart_rate.per_video_heart_rates(np.array(signals), np.array(ppg), ids, index,
                                                    np.array(rates))
   np.testing.assert_allclose(pred, [72.0, 96.0], atol=1.8)  # one bin of a 20-s video
   np.testing.assert_allclose(pred, true)

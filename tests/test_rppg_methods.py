@@ -114,3 +114,73 @@ def test_pbv_is_the_least_power_projection_with_unit_gain_on_the_signature():
   plain = cn.T @ signature / (signature @ signature)
   out = rppg_methods.pbv(rgb, FPS)
   assert 0 < out.var() < plain.var() * (1 - 1e-3)
+
+
+def test_classic_rows_run_each_method_on_whole_videos_with_clips_shuffled():
+  """heart_rate_readouts: each classic method is a per-video row. Two videos under the
+  switched lamp whose rate changes from clip to clip, three 200-frame clips each, the six clips
+  shuffled, read per 200-frame window: every method row reads each window's rate, so each
+  clip's pulse is put back in its own row and video order (a pulse written back in the
+  clips' stored order: red, seen)."""
+  from simper_jax import evaluate  # pylint: disable=g-import-not-at-top
+  rates = {"a": [66.0, 90.0, 72.0], "b": [114.0, 96.0, 126.0]}
+  rgb, ppg, ids, index = [], [], [], []
+  for seed, (video, video_rates) in enumerate(rates.items()):
+    for k, bpm in enumerate(video_rates):
+      trace = skin_trace(bpm, seconds=600 / FPS, intensity=lamp, seed=seed)
+      rgb.append(255 * trace[200 * k:200 * (k + 1)])
+      ppg.append(np.sin(2 * np.pi * bpm / 60 * np.arange(200 * k, 200 * (k + 1)) / FPS))
+      ids.append(video)
+      index.append(k)
+  order = np.random.default_rng(1).permutation(6)
+  take = lambda values: np.asarray(values)[order]
+  rng = np.random.default_rng(2)
+  test = {"mean_rgb": take(rgb), "ppg": take(ppg), "video_id": take(ids),
+          "clip_index": take(index), "signals": rng.normal(size=(6, 200)),
+          "label": take([r for video_rates in rates.values() for r in video_rates])}
+  train = {"signals": rng.normal(size=(8, 200)), "label": rng.uniform(50, 130, 8)}
+  methods = ("chrom", "pos", "lgi", "omit")
+  readouts = evaluate.heart_rate_readouts(train, test, fps=FPS, band=heart_rate.BAND_HZ,
+                                          probe_l2=1.0, window=200, classic_methods=methods)
+  bin_bpm = 60 * FPS / 256  # 200-frame windows → nfft 256
+  for name in methods:
+    pred, true, extra = readouts[name]
+    np.testing.assert_allclose(true, rates["a"] + rates["b"], atol=bin_bpm)
+    np.testing.assert_allclose(pred, true, atol=bin_bpm, err_msg=name)
+    assert np.isfinite(extra["snr_db"]) and extra["snr_db_se"] >= 0, name
+
+
+def test_snr_against_a_hand_worked_spectrum():
+  """Bins every 1/16 Hz from 0 to 4 Hz, true rate 1.25 Hz: ±0.1 Hz takes the bins 1.1875,
+  1.25, 1.3125 and, around 2.5 Hz, 2.4375, 2.5, 2.5625 (the last beyond the 0.75–2.5 Hz band,
+  counted as the rPPG-Toolbox counts it). The band holds 29 bins (12/16 … 40/16), 5 of them
+  the harmonics' → 24 'rest' bins of power 1; the 6 harmonic bins have power 10:
+  SNR = 20·log10(60 / 24) = 7.9588 dB."""
+  freqs = np.arange(65) / 16
+  power = np.ones(65)
+  harmonic_bins = [19, 20, 21, 39, 40, 41]
+  power[harmonic_bins] = 10.0
+  np.testing.assert_allclose(freqs[harmonic_bins],
+                             [1.1875, 1.25, 1.3125, 2.4375, 2.5, 2.5625])
+  snr = heart_rate.spectrum_snr_db(freqs, power[None], np.array([1.25]), band=(0.75, 2.5))
+  np.testing.assert_allclose(snr, [20 * np.log10(60 / 24)], rtol=1e-12)
+  assert 20 * np.log10(60 / 24) == pytest.approx(7.9588, abs=1e-4)
+  # Power outside the band and away from the harmonics counts nowhere.
+  power[60] = 1e6
+  assert heart_rate.spectrum_snr_db(freqs, power, 1.25, band=(0.75, 2.5)) == pytest.approx(
+      7.9588, abs=1e-4)
+  # No power in the rest of the band: 0 dB, the toolbox's rule.
+  assert heart_rate.spectrum_snr_db(freqs, np.where(power == 1, 0.0, power), 1.25,
+                                    band=(0.75, 2.5)) == 0.0
+
+
+def test_snr_of_a_signal_rises_with_its_pulse_and_falls_off_its_rate():
+  """On a signal: the protocol's processing then the spectrum. More noise → lower SNR; the same
+  signal measured against a wrong true rate → far lower."""
+  t = np.arange(900) / FPS
+  rng = np.random.default_rng(0)
+  wave = np.sin(2 * np.pi * 1.2 * t)
+  clean, noisy = wave + 0.3 * rng.normal(size=900), wave + 1.5 * rng.normal(size=900)
+  snr = heart_rate.snr_db(np.stack([clean, noisy]), [72.0, 72.0], FPS)
+  assert snr[0] > 10 > snr[1] and snr[1] > -10
+  assert heart_rate.snr_db(clean, 100.0, FPS) < snr[0] - 20

@@ -20,15 +20,21 @@ def tiny_config(data_dir):
 def test_tiny_synthetic_scamps_run_end_to_end(tmp_path, capsys):
   workdir = str(tmp_path / "run")
   results = train.train_and_evaluate(tiny_config(tmp_path / "tfds"), workdir)
+  classic = {"green", "ica", "chrom", "pos", "lgi", "pbv", "omit"}
   assert set(results) == {"fft", "fft_clip", "1nn", "linear_probe", "train_mean", "finetune_100%",
-                          "finetune_50%"}
-  # 2 test videos of 2 clips each: 'fft' is per video, the rest per clip.
+                          "finetune_50%"} | classic
+  # 2 test videos of 2 clips each: 'fft' and the classic methods per video, the rest per clip.
   assert results["fft"]["n"] == 2 and results["linear_probe"]["n"] == 4
-  assert all(np.isfinite(m["mae"]) for m in results.values())
+  assert all(results[name]["n"] == 2 for name in classic)
+  assert all(np.isfinite(m["mae"]) and np.isfinite(m["mae_se"]) for m in results.values())
+  # SNR where there is a pulse signal to measure it on: the per-video rows.
+  assert {name for name, m in results.items() if "snr_db" in m} == classic | {"fft"}
   out = capsys.readouterr().out
   assert "Synthetic labels: the HR protocol" in out and "MAE in bpm" in out
+  assert "SNR dB" in out and " ± " in out
   with open(os.path.join(workdir, "results.json")) as f:
-    assert json.load(f)["unit"] == "bpm"
+    saved = json.load(f)
+  assert saved["unit"] == "bpm" and saved["test"]["pos"] == results["pos"]
 
   module, variables = checkpoint.load_encoder(workdir)
   assert type(module).__module__ == "simper_jax.models.tscan" and set(variables) == {"params"}
@@ -52,3 +58,17 @@ def test_either_encoder_by_name_from_the_same_config(tmp_path):
   assert isinstance(model, featurizer3d.Model) and tuple(model.widths) == (2, 2)
   assert checkpoint.encoder_spec(config)["kwargs"] == {"widths": [2, 2], "temporal_kernel": 5,
                                                        "dtype": "float32", "conv_impl": "auto"}
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"eval.classic_methods": ("pos", "cheek")},
+     r"eval.classic_methods=\('pos', 'cheek'\): unknown \['cheek'\]; expected names from "
+     r"\('green', 'ica', 'chrom', 'pos', 'lgi', 'pbv', 'omit'\)"),
+    ({"eval.protocol": "frequency"},
+     r"eval.classic_methods=.*they need eval.protocol='heart_rate'"),
+])
+def test_bad_classic_methods_are_named(tmp_path, override, message):
+  config = tiny_config(tmp_path)
+  config.update_from_flattened_dict(override)
+  with pytest.raises(ValueError, match=message):
+    train.check_config(config, 8)
