@@ -1,0 +1,383 @@
+r"""Heart rate from your own face video, by a trained encoder or a classic rPPG method.
+
+    python -m simper_jax.predict --video=face.mp4 --workdir=DIR   # a trained heart-rate run
+    python -m simper_jax.predict --video=face.mp4 --method=pos    # no training: POS, CHROM, ...
+    python -m simper_jax.predict --video=videos/ --method=pos     # every video in a folder
+
+Each video is read with OpenCV, cropped to the face as preparation crops it (the Haar cascade's
+largest face, enlarged 1.5×, one box for the whole video, found in the first frames; or
+`--face=none` for a video that is already a skin crop) and resized. The pulse is then the
+encoder's feature signal (clips of the run's length, at the run's frame rate: the video is
+resampled to it) or the classic method's output on the mean face colour; the heart rate is
+read from it by the evaluation's protocol (`simper_jax.heart_rate`: detrend, band-pass,
+periodogram peak in the band) in sliding windows and over the whole video.
+
+Written into --output (default: beside the video) for each video <name>:
+  <name>.heart_rate.csv  start_s, end_s, heart_rate_bpm of each window
+  <name>.spectrum.csv    the whole video's spectrum (bpm, power)
+  <name>.heart_rate.png  heart rate over time, and that spectrum
+and for a folder, heart_rates.csv: one row per video (its error, if it had one).
+
+A mistake in the input — a file OpenCV cannot decode, no face in the first frames, a video
+shorter than one window, a frame rate the file does not declare — is one line naming the
+file, and exit status 2 (for a folder: after every other video is done).
+"""
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from typing import Iterator, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import cv2
+import numpy as np
+
+from simper_jax import figures
+from simper_jax import heart_rate as hr
+from simper_jax import rppg_methods
+from simper_jax.data import rppg
+
+_VIDEO = flags.DEFINE_string("video", None, "A video file, or a folder of videos.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "A trained heart-rate run (eval.protocol "
+                               "'heart_rate'): its encoder reads the pulse.")
+_METHOD = flags.DEFINE_enum("method", None, list(rppg_methods.METHODS),
+                            "A classic rPPG method instead of a trained encoder.")
+_FACE = flags.DEFINE_enum("face", "detect", ["detect", "none"],
+                          "detect: crop to the face found in the first frames; none: the "
+                          "whole frame (a video already cropped to skin).")
+_FACE_FRAMES = flags.DEFINE_integer("face_frames", 10, "How many first frames are searched "
+                                    "for a face, in order, before giving up.")
+_WINDOW = flags.DEFINE_float("window_seconds", 10.0, "Length of each heart-rate window, s.")
+_STEP = flags.DEFINE_float("step_seconds", 1.0, "Step between windows, s.")
+_FPS = flags.DEFINE_float("fps", None, "The video's frame rate, for files that do not declare "
+                          "one (it replaces a declared one).")
+_OUTPUT = flags.DEFINE_string("output", None, "Folder for the CSVs and plots; default: the "
+                              "video's folder (for a folder of videos, that folder).")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 72, "Side of the resized face crop for a "
+                                   "classic method (the rPPG-Toolbox's 72); a run uses its own.")
+
+# Raw streams: frames without a container, so without a frame rate. OpenCV's FFmpeg backend
+# reports 25 fps for them (and for any file that declares none), which would silently scale
+# every heart rate by 25 / the true rate: these need --fps.
+RAW_STREAMS = (".mjpg", ".mjpeg", ".h264", ".264", ".h265", ".265", ".hevc", ".h263", ".yuv")
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
+                    ".flv", ".y4m") + RAW_STREAMS
+FRAMES_PER_CHUNK = 64  # frames decoded and cropped at a time: bounded memory for long videos
+
+
+class InputError(ValueError):
+  """A video that cannot be used, or flags that do not fit together: the message names which."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading, face crop.
+# ---------------------------------------------------------------------------------------------
+def open_video(path: str, fps: float | None) -> tuple[cv2.VideoCapture, float]:
+  """An opened capture and the frame rate (`fps` if given, else the file's declared one)."""
+  capture = cv2.VideoCapture(path)
+  if not capture.isOpened():
+    raise InputError(f"{path}: OpenCV cannot decode it as a video.")
+  if fps is not None:
+    if not fps > 0:
+      capture.release()
+      raise InputError(f"--fps={fps}: expected a positive frame rate.")
+    return capture, float(fps)
+  declared = capture.get(cv2.CAP_PROP_FPS)
+  raw = path.lower().endswith(RAW_STREAMS)
+  if raw or not (declared > 0 and math.isfinite(declared)):
+    capture.release()
+    raise InputError(f"{path}: {'a raw stream, which' if raw else 'the file'} declares no "
+                     f"frame rate; give it with --fps.")
+  return capture, float(declared)
+
+
+def frames_of(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
+  """RGB uint8 frames [H, W, 3] until the end of the stream; releases the capture."""
+  try:
+    while True:
+      ok, frame = capture.read()
+      if not ok:
+        return
+      yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+  finally:
+    capture.release()
+
+
+def read_face_frames(path: str, *, fps: float | None, face: str, face_frames: int,
+                     image_size: int) -> tuple[np.ndarray, float, tuple | None]:
+  """The video's frames cropped to the face and resized, [N, S, S, 3] uint8; its frame rate;
+  the face box (top, bottom, left, right) or None for --face=none."""
+  capture, rate = open_video(path, fps)
+  frames = frames_of(capture)
+  first = [frame for _, frame in zip(range(max(face_frames, 1)), frames)]
+  if not first:
+    raise InputError(f"{path}: OpenCV opens it but decodes no frame from it.")
+  box = None
+  if face == "detect":
+    box = next((b for b in (rppg.face_box(f) for f in first) if b is not None), None)
+    if box is None:
+      raise InputError(
+          f"{path}: no face found in frames 0–{len(first) - 1} (OpenCV's Haar cascade, as "
+          f"preparation uses; --face_frames searches more); --face=none reads the whole "
+          f"frame, for a video already cropped to skin.")
+  cropped = [rppg.crop_resize(np.stack(first), box, image_size)]
+  chunk = []
+  for frame in frames:
+    chunk.append(frame)
+    if len(chunk) == FRAMES_PER_CHUNK:
+      cropped.append(rppg.crop_resize(np.stack(chunk), box, image_size))
+      chunk = []
+  if chunk:
+    cropped.append(rppg.crop_resize(np.stack(chunk), box, image_size))
+  return np.concatenate(cropped), rate, box
+
+
+def resample_frames(frames: np.ndarray, fps: float, new_fps: float) -> np.ndarray:
+  """[N, ...] frames at `fps` → the same span at `new_fps`, each new frame the linear blend of
+  the two nearest (rounded back to uint8); unchanged when the rates are equal."""
+  if abs(new_fps - fps) < 1e-6 * fps:
+    return frames
+  count = int(math.floor((len(frames) - 1) / fps * new_fps)) + 1
+  position = np.arange(count) * fps / new_fps
+  below = np.minimum(np.floor(position).astype(int), len(frames) - 1)
+  above = np.minimum(below + 1, len(frames) - 1)
+  weight = (position - below).reshape((-1,) + (1,) * (frames.ndim - 1))
+  blended = (1 - weight) * frames[below] + weight * frames[above]
+  return np.round(blended).astype(frames.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pulse signals.
+# ---------------------------------------------------------------------------------------------
+class ClassicReader:
+  """A classic method on the mean face colour, at the video's own frame rate."""
+
+  def __init__(self, method: str, image_size: int):
+    self.method, self.image_size = method, image_size
+    self.band = hr.BAND_HZ
+    self.name = method
+
+  def pulse(self, frames: np.ndarray, fps: float, path: str) -> tuple[np.ndarray, float]:
+    del path
+    mean_rgb = frames.mean(axis=(1, 2), dtype=np.float64)
+    return rppg_methods.METHODS[self.method](mean_rgb, fps), fps
+
+
+class EncoderReader:
+  """A trained run's encoder: clips of its training length at its frame rate, in batches."""
+
+  def __init__(self, workdir: str):
+    # Imported here: a classic method needs neither JAX nor a checkpoint.
+    from simper_jax import checkpoint  # pylint: disable=g-import-not-at-top
+    from simper_jax import evaluate  # pylint: disable=g-import-not-at-top
+    config_path = os.path.join(workdir, "config.json")
+    if not os.path.exists(config_path):
+      raise InputError(f"--workdir={workdir}: no config.json there; expected the workdir of a "
+                       f"trained run.")
+    with open(config_path) as f:
+      config = json.load(f)
+    protocol = config.get("eval", {}).get("protocol", "frequency")
+    if protocol != "heart_rate":
+      raise InputError(f"--workdir={workdir}: a run with eval.protocol={protocol!r}; heart rate "
+                       f"needs a run trained for it (eval.protocol='heart_rate', e.g. "
+                       f"configs/scamps.py).")
+    try:
+      self.module, self.variables = checkpoint.load_encoder(workdir)
+      settings = checkpoint.readout_settings(workdir)
+    except (FileNotFoundError, ValueError) as e:
+      raise InputError(f"--workdir={workdir}: {e}") from e
+    self.fps, self.band = float(settings["fps"]), tuple(settings["band"])
+    builder = config["data"]["builder"]
+    self.image_size, self.clip_frames = int(builder["image_size"]), int(builder["num_frames"])
+    self.batch_size = int(config["eval"]["batch_size"])
+    self.encode = evaluate.jitted_encode(self.module)
+    self.name = f"the encoder of {workdir}"
+
+  def pulse(self, frames: np.ndarray, fps: float, path: str) -> tuple[np.ndarray, float]:
+    """The feature signal of the video's whole clips, concatenated (as the per-video
+    evaluation concatenates them); frames after the last whole clip are left out."""
+    frames = resample_frames(frames, fps, self.fps)
+    num_clips = len(frames) // self.clip_frames
+    if num_clips == 0:
+      raise InputError(
+          f"{path}: {len(frames)} frames at the run's {self.fps:g} fps, fewer than one clip of "
+          f"the encoder ({self.clip_frames} frames, {self.clip_frames / self.fps:g} s).")
+    clips = frames[:num_clips * self.clip_frames].reshape(
+        (num_clips, self.clip_frames) + frames.shape[1:])
+    signals = [np.asarray(self.encode(self.variables, clips[i:i + self.batch_size]))
+               for i in range(0, num_clips, self.batch_size)]
+    return np.concatenate(signals).reshape(-1).astype(np.float64), self.fps
+
+
+# ---------------------------------------------------------------------------------------------
+# Heart rate in windows.
+# ---------------------------------------------------------------------------------------------
+def window_starts(length: int, window: int, step: int) -> np.ndarray:
+  """Start indices of the windows of `window` samples every `step` that fit in `length`."""
+  return np.arange(0, length - window + 1, step)
+
+
+def heart_rates(pulse: np.ndarray, fps: float, *, window_seconds: float, step_seconds: float,
+                band, path: str) -> dict:
+  """{'starts_s', 'ends_s', 'bpm' [K] per window; 'video_bpm' over the whole signal;
+  'spectrum_bpm', 'spectrum_power' of the whole signal (processed as the protocol does)}."""
+  window = max(2, round(window_seconds * fps))
+  step = max(1, round(step_seconds * fps))
+  if len(pulse) < window:
+    raise InputError(f"{path}: {len(pulse)} frames ({len(pulse) / fps:.1f} s at {fps:g} fps) "
+                     f"are shorter than one window of {window_seconds:g} s "
+                     f"(--window_seconds).")
+  starts = window_starts(len(pulse), window, step)
+  windows = np.stack([pulse[s:s + window] for s in starts])
+  freqs, power = hr.periodogram(hr.processed(pulse, fps, band=band), fps)
+  return {"starts_s": starts / fps, "ends_s": (starts + window) / fps,
+          "bpm": hr.heart_rate(windows, fps, band=band),
+          "video_bpm": float(hr.heart_rate(pulse, fps, band=band)),
+          "spectrum_bpm": 60 * freqs, "spectrum_power": power}
+
+
+def write_outputs(result: dict, out_dir: str, name: str, title: str, band) -> list[str]:
+  """<name>.heart_rate.png and .csv (the windows), <name>.spectrum.csv; their paths."""
+  os.makedirs(out_dir, exist_ok=True)
+  png, windows_csv = figures.heart_rate_over_time(
+      result["starts_s"], result["ends_s"], result["bpm"], result["video_bpm"],
+      result["spectrum_bpm"], result["spectrum_power"], band_bpm=(60 * band[0], 60 * band[1]),
+      out_dir=out_dir, name=f"{name}.heart_rate", title=title)
+  return [windows_csv, os.path.join(out_dir, f"{name}.spectrum.csv"), png]
+
+
+# ---------------------------------------------------------------------------------------------
+# The command.
+# ---------------------------------------------------------------------------------------------
+def video_paths(video: str) -> list[str]:
+  """[video] for a file; the folder's video files, sorted, for a folder."""
+  if os.path.isdir(video):
+    paths = sorted(os.path.join(video, name) for name in os.listdir(video)
+                   if name.lower().endswith(VIDEO_EXTENSIONS)
+                   and os.path.isfile(os.path.join(video, name)))
+    if not paths:
+      raise InputError(f"--video={video}: the folder holds no video file (expected one of "
+                       f"{', '.join(VIDEO_EXTENSIONS)}).")
+    return paths
+  if not os.path.exists(video):
+    raise InputError(f"--video={video}: no such file or folder.")
+  return [video]
+
+
+def predict_video(path: str, reader, *, out_dir: str, face: str, face_frames: int,
+                  fps: float | None, window_seconds: float, step_seconds: float) -> dict:
+  """Reads one video, writes its outputs, returns its summary row."""
+  started = time.time()
+  frames, rate, _ = read_face_frames(path, fps=fps, face=face, face_frames=face_frames,
+                                     image_size=reader.image_size)
+  pulse, pulse_fps = reader.pulse(frames, rate, path)
+  result = heart_rates(pulse, pulse_fps, window_seconds=window_seconds,
+                       step_seconds=step_seconds, band=reader.band, path=path)
+  name = os.path.splitext(os.path.basename(path))[0]
+  written = write_outputs(result, out_dir, name, f"{os.path.basename(path)} — {reader.name}",
+                          reader.band)
+  return {"video": path, "fps": rate, "frames": len(frames),
+          "seconds": len(frames) / rate, "video_bpm": result["video_bpm"],
+          "median_window_bpm": float(np.median(result["bpm"])),
+          "windows": len(result["bpm"]), "error": "", "result": result, "written": written,
+          "elapsed": time.time() - started}
+
+
+SUMMARY_FIELDS = ("video", "fps", "frames", "seconds", "video_bpm", "median_window_bpm",
+                  "windows", "error")
+
+
+def write_summary(rows: list[dict], path: str) -> None:
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+      writer.writerow({k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in row.items()
+                       if k in SUMMARY_FIELDS})
+
+
+def run(video: str, reader, *, output: str | None, **options) -> tuple[list[dict], int]:
+  """Every video of --video; (summary rows, exit status: 0, or 2 if a video failed)."""
+  paths = video_paths(video)
+  folder = os.path.isdir(video)
+  out_dir = output or (video if folder else os.path.dirname(os.path.abspath(video)))
+  rows = []
+  for i, path in enumerate(paths, 1):
+    try:
+      row = predict_video(path, reader, out_dir=out_dir, **options)
+    except InputError as e:
+      if not folder:
+        raise
+      row = {"video": path, "error": str(e)}
+      print(f"[{i}/{len(paths)}] Error: {e}", flush=True)
+    else:
+      print_video(row, index=f"[{i}/{len(paths)}] " if folder else "", windows=not folder)
+    rows.append(row)
+  if folder:
+    summary = os.path.join(out_dir, "heart_rates.csv")
+    write_summary(rows, summary)
+    print_summary(rows)
+    print(f"Wrote {summary}.")
+  return rows, 2 if any(row["error"] for row in rows) else 0
+
+
+def print_video(row: dict, *, index: str = "", windows: bool = True) -> None:
+  r = row["result"]
+  print(f"{index}{row['video']}: {row['frames']} frames at {row['fps']:g} fps "
+        f"({row['seconds']:.1f} s); heart rate over the whole video {row['video_bpm']:.1f} bpm, "
+        f"median of {row['windows']} windows {row['median_window_bpm']:.1f} bpm "
+        f"({row['elapsed']:.1f} s).", flush=True)
+  if windows:
+    print("  window (s)      heart rate (bpm)")
+    for start, end, bpm in zip(r["starts_s"], r["ends_s"], r["bpm"]):
+      print(f"  {start:6.1f}–{end:<6.1f}  {bpm:8.1f}")
+  print(f"  Wrote {', '.join(row['written'])}.", flush=True)
+
+
+def print_summary(rows: list[dict]) -> None:
+  width = max(len(os.path.basename(row["video"])) for row in rows) + 2
+  print(f"\n{'video':<{width}}{'seconds':>9}{'bpm (video)':>13}{'bpm (median)':>14}")
+  for row in rows:
+    name = os.path.basename(row["video"])
+    if row["error"]:
+      print(f"{name:<{width}}  error (see above)")
+    else:
+      print(f"{name:<{width}}{row['seconds']:>9.1f}{row['video_bpm']:>13.1f}"
+            f"{row['median_window_bpm']:>14.1f}")
+
+
+def fail(message: str):
+  print(f"Error: {message}", file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+def main(argv: Sequence[str]) -> None:
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every restore at INFO
+  if len(argv) > 1:
+    fail(f"unexpected arguments {list(argv[1:])}; see --help.")
+  if not _VIDEO.value:
+    fail("--video is required: a video file or a folder of videos.")
+  if (_WORKDIR.value is None) == (_METHOD.value is None):
+    fail("give exactly one of --workdir (a trained heart-rate run) and --method (one of "
+         f"{', '.join(rppg_methods.METHODS)}).")
+  if not (_WINDOW.value > 0 and _STEP.value > 0):
+    fail(f"--window_seconds={_WINDOW.value} and --step_seconds={_STEP.value}: expected "
+         f"positive durations.")
+  try:
+    reader = (EncoderReader(_WORKDIR.value) if _WORKDIR.value
+              else ClassicReader(_METHOD.value, _IMAGE_SIZE.value))
+    _, status = run(_VIDEO.value, reader, output=_OUTPUT.value, face=_FACE.value,
+                    face_frames=_FACE_FRAMES.value, fps=_FPS.value,
+                    window_seconds=_WINDOW.value, step_seconds=_STEP.value)
+  except InputError as e:
+    fail(str(e))
+  sys.exit(status)
+
+
+if __name__ == "__main__":
+  app.run(main)
