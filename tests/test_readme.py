@@ -114,6 +114,14 @@ def test_bash_block_commands_parse(index, tmp_path):
       assert os.path.isdir(os.path.join(REPO, command[3]))
     elif command[:3] == ["python", "-m", "simper_jax.report"]:
       assert [a.split("=")[0] for a in command[3:]] == ["--workdir"], command
+    elif command[:3] == ["python", "-m", "simper_jax.predict"]:
+      from simper_jax import predict  # pylint: disable=g-import-not-at-top
+      known = {flag.name for flag in (predict._VIDEO, predict._WORKDIR, predict._METHOD,
+                                      predict._FACE, predict._FACE_FRAMES, predict._WINDOW,
+                                      predict._STEP, predict._FPS, predict._OUTPUT,
+                                      predict._IMAGE_SIZE)}
+      names = [a.split("=")[0].lstrip("-") for a in command[3:]]
+      assert names and set(names) <= known and "video" in names, command
     else:
       # Set-up (venv, pip, activate, the browser the report test drives) and tools outside
       # the project (tensorboard).
