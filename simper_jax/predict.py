@@ -24,6 +24,7 @@ file, and exit status 2 (for a folder: after every other video is done).
 """
 
 import csv
+import functools
 import json
 import math
 import os
@@ -42,24 +43,40 @@ from simper_jax import heart_rate as hr
 from simper_jax import rppg_methods
 from simper_jax.data import rppg
 
-_VIDEO = flags.DEFINE_string("video", None, "A video file, or a folder of videos.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "A trained heart-rate run (eval.protocol "
-                               "'heart_rate'): its encoder reads the pulse.")
-_METHOD = flags.DEFINE_enum("method", None, list(rppg_methods.METHODS),
-                            "A classic rPPG method instead of a trained encoder.")
-_FACE = flags.DEFINE_enum("face", "detect", ["detect", "none"],
-                          "detect: crop to the face found in the first frames; none: the "
-                          "whole frame (a video already cropped to skin).")
-_FACE_FRAMES = flags.DEFINE_integer("face_frames", 10, "How many first frames are searched "
-                                    "for a face, in order, before giving up.")
-_WINDOW = flags.DEFINE_float("window_seconds", 10.0, "Length of each heart-rate window, s.")
-_STEP = flags.DEFINE_float("step_seconds", 1.0, "Step between windows, s.")
-_FPS = flags.DEFINE_float("fps", None, "The video's frame rate, for files that do not declare "
-                          "one (it replaces a declared one).")
-_OUTPUT = flags.DEFINE_string("output", None, "Folder for the CSVs and plots; default: the "
-                              "video's folder (for a folder of videos, that folder).")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 72, "Side of the resized face crop for a "
-                                   "classic method (the rPPG-Toolbox's 72); a run uses its own.")
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
+  """The command's flags, defined in `flag_values` and returned by name: absl's global flags
+  when the command runs; a fresh FlagValues to parse a command line anywhere else (the
+  README's test) without clashing with another command's --workdir."""
+  defined = dict(flag_values=flag_values)
+  return {
+      "video": flags.DEFINE_string("video", None, "A video file, or a folder of videos.",
+                                   **defined),
+      "workdir": flags.DEFINE_string(
+          "workdir", None, "A trained heart-rate run (eval.protocol 'heart_rate'): its "
+          "encoder reads the pulse.", **defined),
+      "method": flags.DEFINE_enum("method", None, list(rppg_methods.METHODS),
+                                  "A classic rPPG method instead of a trained encoder.",
+                                  **defined),
+      "face": flags.DEFINE_enum("face", "detect", ["detect", "none"],
+                                "detect: crop to the face found in the first frames; none: "
+                                "the whole frame (a video already cropped to skin).", **defined),
+      "face_frames": flags.DEFINE_integer("face_frames", 10, "How many first frames are "
+                                          "searched for a face, in order, before giving up.",
+                                          **defined),
+      "window_seconds": flags.DEFINE_float("window_seconds", 10.0,
+                                           "Length of each heart-rate window, s.", **defined),
+      "step_seconds": flags.DEFINE_float("step_seconds", 1.0, "Step between windows, s.",
+                                         **defined),
+      "fps": flags.DEFINE_float("fps", None, "The video's frame rate, for files that do not "
+                                "declare one (it replaces a declared one).", **defined),
+      "output": flags.DEFINE_string("output", None, "Folder for the CSVs and plots; default: "
+                                    "the video's folder (for a folder of videos, that folder).",
+                                    **defined),
+      "image_size": flags.DEFINE_integer("image_size", 72, "Side of the resized face crop for a "
+                                         "classic method (the rPPG-Toolbox's 72); a run uses "
+                                         "its own.", **defined),
+  }
+
 
 # Raw streams: frames without a container, so without a frame rate. OpenCV's FFmpeg backend
 # reports 25 fps for them (and for any file that declares none), which would silently scale
@@ -356,28 +373,30 @@ def fail(message: str):
   sys.exit(2)
 
 
-def main(argv: Sequence[str]) -> None:
+def main(argv: Sequence[str], defined: dict) -> None:
   logging.set_verbosity(logging.WARNING)  # Orbax logs every restore at INFO
+  value = {name: holder.value for name, holder in defined.items()}
   if len(argv) > 1:
     fail(f"unexpected arguments {list(argv[1:])}; see --help.")
-  if not _VIDEO.value:
+  if not value["video"]:
     fail("--video is required: a video file or a folder of videos.")
-  if (_WORKDIR.value is None) == (_METHOD.value is None):
+  if (value["workdir"] is None) == (value["method"] is None):
     fail("give exactly one of --workdir (a trained heart-rate run) and --method (one of "
          f"{', '.join(rppg_methods.METHODS)}).")
-  if not (_WINDOW.value > 0 and _STEP.value > 0):
-    fail(f"--window_seconds={_WINDOW.value} and --step_seconds={_STEP.value}: expected "
-         f"positive durations.")
+  if not (value["window_seconds"] > 0 and value["step_seconds"] > 0):
+    fail(f"--window_seconds={value['window_seconds']} and --step_seconds="
+         f"{value['step_seconds']}: expected positive durations.")
   try:
-    reader = (EncoderReader(_WORKDIR.value) if _WORKDIR.value
-              else ClassicReader(_METHOD.value, _IMAGE_SIZE.value))
-    _, status = run(_VIDEO.value, reader, output=_OUTPUT.value, face=_FACE.value,
-                    face_frames=_FACE_FRAMES.value, fps=_FPS.value,
-                    window_seconds=_WINDOW.value, step_seconds=_STEP.value)
+    reader = (EncoderReader(value["workdir"]) if value["workdir"]
+              else ClassicReader(value["method"], value["image_size"]))
+    _, status = run(value["video"], reader, output=value["output"], face=value["face"],
+                    face_frames=value["face_frames"], fps=value["fps"],
+                    window_seconds=value["window_seconds"],
+                    step_seconds=value["step_seconds"])
   except InputError as e:
     fail(str(e))
   sys.exit(status)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(functools.partial(main, defined=define_flags()))

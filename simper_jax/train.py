@@ -576,9 +576,9 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   """All readouts of the encoder on the test split; table + results.json.
 
   The readouts of `eval.protocol` (`evaluate.evaluate_protocol`: FFT, 1-NN, linear probe,
-  train mean; by the heart-rate protocol for rPPG, with counts for Countix, without the FFT
-  readout for targets that are not frequencies); fine-tuning for each of
-  `eval.finetune_fractions`.
+  train mean; by the heart-rate protocol for rPPG, with a row per `eval.classic_methods` and
+  SNR, with counts for Countix, without the FFT readout for targets that are not
+  frequencies); fine-tuning for each of `eval.finetune_fractions`.
   """
   t0 = time.time()
   keys = evaluate.feature_keys(config.eval)

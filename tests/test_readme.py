@@ -115,13 +115,12 @@ def test_bash_block_commands_parse(index, tmp_path):
     elif command[:3] == ["python", "-m", "simper_jax.report"]:
       assert [a.split("=")[0] for a in command[3:]] == ["--workdir"], command
     elif command[:3] == ["python", "-m", "simper_jax.predict"]:
+      from absl import flags  # pylint: disable=g-import-not-at-top
       from simper_jax import predict  # pylint: disable=g-import-not-at-top
-      known = {flag.name for flag in (predict._VIDEO, predict._WORKDIR, predict._METHOD,
-                                      predict._FACE, predict._FACE_FRAMES, predict._WINDOW,
-                                      predict._STEP, predict._FPS, predict._OUTPUT,
-                                      predict._IMAGE_SIZE)}
-      names = [a.split("=")[0].lstrip("-") for a in command[3:]]
-      assert names and set(names) <= known and "video" in names, command
+      parsed = flags.FlagValues()
+      predict.define_flags(parsed)
+      parsed(["predict", *command[3:]])  # an unknown flag or a bad value raises
+      assert parsed.video, command
     else:
       # Set-up (venv, pip, activate, the browser the report test drives) and tools outside
       # the project (tensorboard).
