@@ -398,5 +398,14 @@ def main(argv: Sequence[str], defined: dict) -> None:
   sys.exit(status)
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's parsing, a mistake (an unknown flag, a method not in the list) as one line and
+  exit 2 rather than absl's exit 1."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(f"{e}; see --help.")
+
+
 if __name__ == "__main__":
-  app.run(functools.partial(main, defined=define_flags()))
+  app.run(functools.partial(main, defined=define_flags()), flags_parser=parse_flags)

@@ -164,6 +164,9 @@ def test_each_input_mistake_is_one_line_and_exit_2(tmp_path, twelve_seconds):
   assert_one_line_error(run_cli(f"--video={raw}", "--method=pos"),
                         f"{raw}: a raw stream, which declares no frame rate; give it with --fps")
   assert_one_line_error(run_cli(f"--video={raw}"), "give exactly one of --workdir")
+  assert_one_line_error(run_cli(f"--video={raw}", "--method=cheek"),
+                        "flag --method=cheek: value should be one of <green|ica|chrom|pos|")
+  assert_one_line_error(run_cli(f"--video={raw}", "--metod=pos"), "Unknown command line flag")
   assert_one_line_error(run_cli(f"--video={tmp_path / 'nowhere.mp4'}", "--method=pos"),
                         "no such file or folder")
   assert_one_line_error(run_cli(f"--video={tmp_path}", f"--workdir={tmp_path}"),
