@@ -79,11 +79,24 @@ def heart_rate(signals: np.ndarray, fps: float, *, band=BAND_HZ, diff: bool = Fa
   Returns:
     [...] heart rates in beats per minute, on the grid 60·fps/nfft.
   """
-  freqs, power = periodogram(processed(signals, fps, band=band, diff=diff, lam=lam), fps)
+  return peak_bpm(*spectrum(signals, fps, band=band, diff=diff, lam=lam), band)
+
+
+def spectrum(signals: np.ndarray, fps: float, *, band=BAND_HZ, diff: bool = False,
+             lam: float = DETREND_LAMBDA) -> tuple[np.ndarray, np.ndarray]:
+  """(frequencies [F] Hz, power [..., F]): the periodogram of the processed [..., T] signals,
+  from which the protocol reads both the heart rate (`peak_bpm`) and the SNR
+  (`spectrum_snr_db`) — computed once when both are wanted."""
+  return periodogram(processed(signals, fps, band=band, diff=diff, lam=lam), fps)
+
+
+def peak_bpm(freqs: np.ndarray, power: np.ndarray, band=BAND_HZ) -> np.ndarray:
+  """60 × the frequency of the highest bin of each [..., F] spectrum inside `band`: [...] bpm."""
   in_band = (freqs >= band[0]) & (freqs <= band[1])
   if not in_band.any():
-    raise ValueError(f"The band {band} Hz holds no frequency bin of a "
-                     f"{np.shape(signals)[-1]}-sample signal at {fps} fps.")
+    raise ValueError(f"The band {band} Hz holds no frequency bin of the spectrum (bins "
+                     f"{freqs[1] - freqs[0]:g} Hz apart, up to {freqs[-1]:g} Hz): the signal "
+                     f"is too short, or its rate too low, for the band.")
   return 60.0 * freqs[in_band][np.argmax(power[..., in_band], axis=-1)]
 
 
@@ -116,7 +129,7 @@ def snr_db(signals: np.ndarray, true_bpm, fps: float, *, band=BAND_HZ, diff: boo
            lam: float = DETREND_LAMBDA) -> np.ndarray:
   """SNR (dB, `spectrum_snr_db`) of [..., T] pulse signals against true rates [...] in bpm,
   on the protocol's processed signal and periodogram (as the toolbox computes it)."""
-  freqs, power = periodogram(processed(signals, fps, band=band, diff=diff, lam=lam), fps)
+  freqs, power = spectrum(signals, fps, band=band, diff=diff, lam=lam)
   return spectrum_snr_db(freqs, power, np.asarray(true_bpm, np.float64) / 60.0, band)
 
 
@@ -151,9 +164,10 @@ def per_video_heart_rates(signals: np.ndarray, ppg: np.ndarray, video_ids, clip_
     video_fps = float(np.broadcast_to(np.asarray(fps, np.float64), len(video_ids))[rows[0]])
     for k, (s, p) in enumerate(zip(windows(signals[rows].reshape(-1), window),
                                    windows(ppg[rows].reshape(-1), window))):
-      pred.append(heart_rate(s, video_fps, band=band, diff=diff))
+      freqs, power = spectrum(s, video_fps, band=band, diff=diff)
+      pred.append(peak_bpm(freqs, power, band))
       true.append(heart_rate(p, video_fps, band=band))
-      snr.append(snr_db(s, true[-1], video_fps, band=band, diff=diff))
+      snr.append(spectrum_snr_db(freqs, power, true[-1] / 60.0, band))
       units.append(f"{video}#{k}" if window else str(video))
   return np.asarray(pred), np.asarray(true), units, np.asarray(snr)
 

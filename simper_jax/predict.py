@@ -251,10 +251,10 @@ def heart_rates(pulse: np.ndarray, fps: float, *, window_seconds: float, step_se
                      f"(--window_seconds).")
   starts = window_starts(len(pulse), window, step)
   windows = np.stack([pulse[s:s + window] for s in starts])
-  freqs, power = hr.periodogram(hr.processed(pulse, fps, band=band), fps)
+  freqs, power = hr.spectrum(pulse, fps, band=band)
   return {"starts_s": starts / fps, "ends_s": (starts + window) / fps,
           "bpm": hr.heart_rate(windows, fps, band=band),
-          "video_bpm": float(hr.heart_rate(pulse, fps, band=band)),
+          "video_bpm": float(hr.peak_bpm(freqs, power, band)),
           "spectrum_bpm": 60 * freqs, "spectrum_power": power}
 
 

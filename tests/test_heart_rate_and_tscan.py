@@ -56,6 +56,21 @@ def test_per_video_heart_rates_reassemble_clips_in_order():
   assert windows == ["v#0", "v#1"]  # 540 frames: two whole 200-frame windows
 
 
+def test_per_video_snr_is_measured_around_the_true_rate_not_the_prediction():
+  """A video whose signal pulses at 100 bpm while its PPG says 72: the prediction is 100, and
+  the SNR (around 72 and 144 bpm) is that of a signal with no power there — far below the SNR
+  the same signal has around its own rate."""
+  fps = 30.0
+  t = np.arange(600) / fps
+  signal = np.sin(2 * np.pi * 100 / 60 * t) + 0.1 * np.random.default_rng(0).normal(size=600)
+  ppg = np.sin(2 * np.pi * 72 / 60 * t)
+  pred, true, _, snr = hr.per_video_heart_rates(signal.reshape(3, 200), ppg.reshape(3, 200),
+                                                ["v"] * 3, np.arange(3), fps)
+  assert abs(pred[0] - 100) <= 60 * fps / 1024 and abs(true[0] - 72) <= 60 * fps / 1024
+  np.testing.assert_allclose(snr, hr.snr_db(signal, true[0], fps), rtol=1e-12)
+  assert snr[0] < hr.snr_db(signal, pred[0], fps) - 20
+
+
 def test_per_video_windows_follow_each_clips_own_rate_in_video_order():
   """Two videos whose rate changes from clip to clip, clips shuffled across both: each
   180-frame window is read at its own clip's rate, predicted from a signal that is not the
