@@ -133,12 +133,17 @@ def snr_db(signals: np.ndarray, true_bpm, fps: float, *, band=BAND_HZ, diff: boo
   return spectrum_snr_db(freqs, power, np.asarray(true_bpm, np.float64) / 60.0, band)
 
 
+def window_starts(length: int, window: int, step: int) -> np.ndarray:
+  """Start indices of the windows of `window` samples every `step` that fit in `length`."""
+  return np.arange(0, length - window + 1, step)
+
+
 def windows(signal: np.ndarray, window: int | None) -> list[np.ndarray]:
   """Non-overlapping windows of `window` samples (the remainder is dropped); the whole signal
   when `window` is None or longer than the signal (the toolbox's rule)."""
   if window is None or window >= len(signal):
     return [signal]
-  return [signal[i:i + window] for i in range(0, len(signal) - window + 1, window)]
+  return [signal[i:i + window] for i in window_starts(len(signal), window, window)]
 
 
 def per_video_heart_rates(signals: np.ndarray, ppg: np.ndarray, video_ids, clip_index,

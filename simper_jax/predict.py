@@ -234,11 +234,6 @@ class EncoderReader:
 # ---------------------------------------------------------------------------------------------
 # Heart rate in windows.
 # ---------------------------------------------------------------------------------------------
-def window_starts(length: int, window: int, step: int) -> np.ndarray:
-  """Start indices of the windows of `window` samples every `step` that fit in `length`."""
-  return np.arange(0, length - window + 1, step)
-
-
 def heart_rates(pulse: np.ndarray, fps: float, *, window_seconds: float, step_seconds: float,
                 band, path: str) -> dict:
   """{'starts_s', 'ends_s', 'bpm' [K] per window; 'video_bpm' over the whole signal;
@@ -249,7 +244,7 @@ def heart_rates(pulse: np.ndarray, fps: float, *, window_seconds: float, step_se
     raise InputError(f"{path}: {len(pulse)} frames ({len(pulse) / fps:.1f} s at {fps:g} fps) "
                      f"are shorter than one window of {window_seconds:g} s "
                      f"(--window_seconds).")
-  starts = window_starts(len(pulse), window, step)
+  starts = hr.window_starts(len(pulse), window, step)
   windows = np.stack([pulse[s:s + window] for s in starts])
   freqs, power = hr.spectrum(pulse, fps, band=band)
   return {"starts_s": starts / fps, "ends_s": (starts + window) / fps,
