@@ -23,14 +23,16 @@ shorter than one window, a frame rate the file does not declare — is one line 
 file, and exit status 2 (for a folder: after every other video is done).
 """
 
+import contextlib
 import csv
 import functools
+import itertools
 import json
 import math
 import os
 import sys
 import time
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from absl import app
 from absl import flags
@@ -113,44 +115,31 @@ def open_video(path: str, fps: float | None) -> tuple[cv2.VideoCapture, float]:
   return capture, float(declared)
 
 
-def frames_of(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
-  """RGB uint8 frames [H, W, 3] until the end of the stream; releases the capture."""
-  try:
-    while True:
-      ok, frame = capture.read()
-      if not ok:
-        return
-      yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-  finally:
-    capture.release()
-
-
 def read_face_frames(path: str, *, fps: float | None, face: str, face_frames: int,
                      image_size: int) -> tuple[np.ndarray, float, tuple | None]:
   """The video's frames cropped to the face and resized, [N, S, S, 3] uint8; its frame rate;
   the face box (top, bottom, left, right) or None for --face=none."""
   capture, rate = open_video(path, fps)
-  frames = frames_of(capture)
-  first = [frame for _, frame in zip(range(max(face_frames, 1)), frames)]
-  if not first:
-    raise InputError(f"{path}: OpenCV opens it but decodes no frame from it.")
-  box = None
-  if face == "detect":
-    box = next((b for b in (rppg.face_box(f) for f in first) if b is not None), None)
-    if box is None:
-      raise InputError(
-          f"{path}: no face found in frames 0–{len(first) - 1} (OpenCV's Haar cascade, as "
-          f"preparation uses; --face_frames searches more); --face=none reads the whole "
-          f"frame, for a video already cropped to skin.")
-  cropped = [rppg.crop_resize(np.stack(first), box, image_size)]
-  chunk = []
-  for frame in frames:
-    chunk.append(frame)
-    if len(chunk) == FRAMES_PER_CHUNK:
-      cropped.append(rppg.crop_resize(np.stack(chunk), box, image_size))
-      chunk = []
-  if chunk:
-    cropped.append(rppg.crop_resize(np.stack(chunk), box, image_size))
+  searched = max(face_frames, 1)
+  with contextlib.closing(rppg.video_chunks(capture, FRAMES_PER_CHUNK)) as chunks:
+    head = []  # the chunks that hold the frames searched for a face (fewer if the video ends)
+    for chunk in chunks:
+      head.append(chunk)
+      if sum(map(len, head)) >= searched:
+        break
+    if not head:
+      raise InputError(f"{path}: OpenCV opens it but decodes no frame from it.")
+    box = None
+    if face == "detect":
+      first = np.concatenate(head)[:searched]
+      box = next((b for b in (rppg.face_box(f) for f in first) if b is not None), None)
+      if box is None:
+        raise InputError(
+            f"{path}: no face found in frames 0–{len(first) - 1} (OpenCV's Haar cascade, as "
+            f"preparation uses; --face_frames searches more); --face=none reads the whole "
+            f"frame, for a video already cropped to skin.")
+    cropped = [rppg.crop_resize(chunk, box, image_size)
+               for chunk in itertools.chain(head, chunks)]
   return np.concatenate(cropped), rate, box
 
 

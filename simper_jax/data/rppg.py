@@ -117,6 +117,26 @@ def face_box(frame: np.ndarray, scale: float = 1.5):
           max(0, round(cx - half_w)), min(width, round(cx + half_w)))
 
 
+def video_chunks(capture: cv2.VideoCapture, size: int) -> Iterator[np.ndarray]:
+  """RGB uint8 frames [n ≤ size, H, W, 3] of an opened OpenCV capture, `size` at a time until
+  the stream ends (bounded memory for long videos; OpenCV decodes BGR); releases the capture
+  when exhausted or closed."""
+  try:
+    chunk = []
+    while True:
+      ok, frame = capture.read()
+      if not ok:
+        break
+      chunk.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+      if len(chunk) == size:
+        yield np.stack(chunk)
+        chunk = []
+    if chunk:
+      yield np.stack(chunk)
+  finally:
+    capture.release()
+
+
 def crop_resize(frames: np.ndarray, box, size: int) -> np.ndarray:
   """[n, H, W, 3] uint8 -> [n, size, size, 3] uint8: crop to `box` (or keep all), INTER_AREA."""
   if box is not None:

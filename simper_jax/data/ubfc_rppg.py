@@ -54,28 +54,13 @@ class UbfcRppg(rppg.RppgBuilder):
       raise common.DataError(f"{video_path}: OpenCV cannot open it as a video.")
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
 
-    def frames():
-      try:
-        chunk = []
-        while True:
-          ok, frame = capture.read()
-          if not ok:
-            break
-          chunk.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-          if len(chunk) == _FRAMES_PER_READ:
-            yield np.stack(chunk)
-            chunk = []
-        if chunk:
-          yield np.stack(chunk)
-      finally:
-        capture.release()
-
     def ppg_at_frames(num_frames):
       if len(ppg) == num_frames:
         return ppg
       return rppg.resample(ppg, timestamps - timestamps[0], np.arange(num_frames) / fps)
 
-    return rppg.RawVideo(frames=frames(), fps=fps, ppg_at_frames=ppg_at_frames)
+    return rppg.RawVideo(frames=rppg.video_chunks(capture, _FRAMES_PER_READ), fps=fps,
+                         ppg_at_frames=ppg_at_frames)
 
 
 def read_ground_truth(path: str):
