@@ -1,6 +1,15 @@
-"""Errors that are the user's to fix: main prints their message alone (no traceback), exit 2."""
+"""Errors that are the user's to fix: main prints their message alone (no traceback), exit 2.
 
-from simper_jax.data.common import DataError  # noqa: F401  (re-exported: data files)
+The bottom floor: it imports nothing of the package (nor of the libraries), so that every
+module can raise these and main can catch them without loading the rest."""
+
+
+class DataError(ValueError):
+  """A user-supplied file is missing or malformed; the message names it and the expectation."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+  """The data directory is missing or holds none of the expected files."""
 
 
 class ConfigError(ValueError):

@@ -7,6 +7,9 @@ from typing import Callable, Iterator
 
 import tensorflow_datasets as tfds
 
+# The builders raise common.DataError / common.DataNotFoundError; they live in errors.py.
+from simper_jax.errors import DataError, DataNotFoundError  # noqa: F401
+
 
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Base of our builders. They download nothing (they generate data or read the user's
@@ -19,14 +22,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _log_download_done(self) -> None:
     pass
-
-
-class DataError(ValueError):
-  """A user-supplied file is missing or malformed; the message names it and the expectation."""
-
-
-class DataNotFoundError(DataError, FileNotFoundError):
-  """The data directory is missing or holds none of the expected files."""
 
 
 def named_config(config_cls, prefix: str, exclude=(), **fields):
