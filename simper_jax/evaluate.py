@@ -21,7 +21,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import signal as scipy_signal
+import scipy  # scipy.signal, loaded by its first use (0.7 s), after the config is checked
 
 from simper_jax import heart_rate as hr
 from simper_jax import rppg_methods
@@ -38,7 +38,7 @@ def power_spectrum(signals: np.ndarray, fps: float, pad_factor: int = 4):
     freqs [F] in Hz and power [N, F].
   """
   nfft = hr.next_pow2(pad_factor * signals.shape[-1])
-  return scipy_signal.periodogram(signals, fs=fps, nfft=nfft, detrend="linear", axis=-1)
+  return scipy.signal.periodogram(signals, fs=fps, nfft=nfft, detrend="linear", axis=-1)
 
 
 def fft_frequency(signals: np.ndarray, fps: float, band: tuple[float, float],

@@ -12,7 +12,7 @@ that figures compare with the toolbox's; whole-video evaluation is the default f
 """
 
 import numpy as np
-from scipy import signal as scipy_signal
+import scipy  # scipy.signal loads on first use: see evaluate.py
 from scipy import sparse
 from scipy.sparse import linalg as sparse_linalg
 
@@ -44,8 +44,8 @@ def detrend(signals: np.ndarray, lam: float = DETREND_LAMBDA) -> np.ndarray:
 
 def bandpass(signals: np.ndarray, fps: float, band=BAND_HZ) -> np.ndarray:
   """1st-order Butterworth band-pass, applied forwards and backwards (zero phase)."""
-  b, a = scipy_signal.butter(1, [band[0] / fps * 2, band[1] / fps * 2], btype="bandpass")
-  return scipy_signal.filtfilt(b, a, np.asarray(signals, np.float64), axis=-1)
+  b, a = scipy.signal.butter(1, [band[0] / fps * 2, band[1] / fps * 2], btype="bandpass")
+  return scipy.signal.filtfilt(b, a, np.asarray(signals, np.float64), axis=-1)
 
 
 def processed(signals: np.ndarray, fps: float, *, band=BAND_HZ, diff: bool = False,
@@ -62,7 +62,7 @@ def processed(signals: np.ndarray, fps: float, *, band=BAND_HZ, diff: bool = Fal
 
 def periodogram(signals: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
   """(frequencies [F] Hz, power [..., F]) of [..., T] signals, nfft = next power of two."""
-  return scipy_signal.periodogram(signals, fs=fps, nfft=next_pow2(signals.shape[-1]),
+  return scipy.signal.periodogram(signals, fs=fps, nfft=next_pow2(signals.shape[-1]),
                                   detrend=False, axis=-1)
 
 

@@ -10,6 +10,7 @@ prepared or compiled; SIGTERM and the first Ctrl-C save a checkpoint at the next
 exit 143 / 130.
 """
 
+import functools
 import glob
 import os
 import signal
@@ -18,27 +19,40 @@ import sys
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 from ml_collections import config_flags
 
 from simper_jax import errors
-from simper_jax import train
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (ml_collections).",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, results; "
-                               "default workdir/<config name>[_<variant>].")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
-                          "train: train (resuming if possible) then evaluate; eval: evaluate "
-                          "the latest checkpoint in --workdir.")
-_MULTIHOST = flags.DEFINE_bool(
-    "multihost", False, "Join the other processes of this run with jax.distributed, which "
-    "finds the cluster by itself on Cloud TPU pods, Slurm and Open MPI.")
-_COORDINATOR = flags.DEFINE_string(
-    "coordinator_address", None, "host:port of process 0, for clusters JAX does not detect "
-    "(e.g. several GPU hosts); needs --num_processes and --process_id.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the run.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 first.")
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS,
+                 argv: list[str] | None = None) -> dict:
+  """The command's flags, defined in `flag_values` and returned by name: absl's global flags
+  when the command runs; a fresh FlagValues and the `argv` it will parse (ml_collections
+  registers a --config.FIELD flag for each override it finds there, sys.argv by default) to
+  parse command lines in a process that parses others too (the README's test)."""
+  defined = dict(flag_values=flag_values)
+  return {
+      "config": config_flags.DEFINE_config_file("config", None, "Config file (ml_collections).",
+                                                lock_config=True, sys_argv=argv, **defined),
+      "workdir": flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, "
+                                     "results; default workdir/<config name>[_<variant>].",
+                                     **defined),
+      "mode": flags.DEFINE_enum("mode", "train", ["train", "eval"],
+                                "train: train (resuming if possible) then evaluate; eval: "
+                                "evaluate the latest checkpoint in --workdir.", **defined),
+      "multihost": flags.DEFINE_bool(
+          "multihost", False, "Join the other processes of this run with jax.distributed, "
+          "which finds the cluster by itself on Cloud TPU pods, Slurm and Open MPI.",
+          **defined),
+      "coordinator_address": flags.DEFINE_string(
+          "coordinator_address", None, "host:port of process 0, for clusters JAX does not "
+          "detect (e.g. several GPU hosts); needs --num_processes and --process_id.",
+          **defined),
+      "num_processes": flags.DEFINE_integer("num_processes", None, "Processes in the run.",
+                                            **defined),
+      "process_id": flags.DEFINE_integer("process_id", None, "This process's index, 0 first.",
+                                         **defined),
+  }
 
 
 def fail(message: str):
@@ -52,20 +66,20 @@ def fail(message: str):
 # KeyError inside an AttributeError; a config file that does not exist only fails when the
 # config is first read, after the run has started); we find the cause and say it in one line.
 # ---------------------------------------------------------------------------------------------
-def parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
   """absl's flag parsing, with every mistake turned into `fail(one line)`."""
   try:
-    remaining = flags.FLAGS(argv)
+    remaining = flag_values(argv)
   except Exception as error:  # pylint: disable=broad-except  (any parse error is the user's)
     fail(describe_flag_error(error, argv))
-  if _CONFIG.value is None:
+  config = flag_values["config"].value
+  if config is None:
     fail("--config is required, e.g. --config=configs/rotating_digits.py:quick.")
   try:
-    _CONFIG.value.get("seed")  # a config file that could not be loaded raises only when read
+    config.get("seed")  # a config file that could not be loaded raises only when read
   except Exception as error:  # pylint: disable=broad-except
     fail(describe_flag_error(error, argv))
   return remaining
-
 
 def describe_flag_error(error: BaseException, argv: list[str]) -> str:
   spec = _flag_value(argv, "config")
@@ -120,41 +134,47 @@ def _flag_value(argv: list[str], name: str) -> str | None:
   return None
 
 
-def initialize_distributed() -> None:
+def initialize_distributed(defined: dict) -> None:
   """Calls jax.distributed.initialize when this process is one of several."""
-  explicit = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  import jax  # pylint: disable=g-import-not-at-top  (see main)
+  explicit = tuple(defined[name].value
+                   for name in ("coordinator_address", "num_processes", "process_id"))
   if any(v is not None for v in explicit):
     if any(v is None for v in explicit):
       fail("--coordinator_address, --num_processes and --process_id go together; give all "
            "three (or --multihost on a cluster JAX detects).")
-    if not 0 <= _PROCESS_ID.value < _NUM_PROCESSES.value:
-      fail(f"--process_id={_PROCESS_ID.value} must be in [0, --num_processes="
-           f"{_NUM_PROCESSES.value}).")
+    _, num_processes, process_id = explicit
+    if not 0 <= process_id < num_processes:
+      fail(f"--process_id={process_id} must be in [0, --num_processes={num_processes}).")
     jax.distributed.initialize(*explicit)
-  elif _MULTIHOST.value:
+  elif defined["multihost"].value:
     jax.distributed.initialize()
 
 
-def default_workdir() -> str:
+def default_workdir(config_flag: flags.Flag) -> str:
   """workdir/scamps_synthetic for --config=configs/scamps.py:synthetic, etc."""
-  path, _, arg = config_flags.get_config_filename(flags.FLAGS["config"]).partition(":")
+  path, _, arg = config_flags.get_config_filename(config_flag).partition(":")
   stem = os.path.splitext(os.path.basename(path))[0]
   return os.path.join("workdir", "_".join([stem] + [v for v in arg.split(",") if v]))
 
 
-def main(argv):
+def main(argv, defined: dict):
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}; flags are --name=value.")
   if not flags.FLAGS["verbosity"].present:
     # Orbax and TFDS log every file operation at INFO; keep the console to our progress lines.
     logging.set_verbosity(logging.WARNING)
-  workdir = _WORKDIR.value or default_workdir()
-  initialize_distributed()
+  workdir = defined["workdir"].value or default_workdir(flags.FLAGS["config"])
+  # JAX and the training code (3 s of imports) load only now: a mistake on the command line
+  # is answered before them, in a fraction of a second.
+  from simper_jax import train  # pylint: disable=g-import-not-at-top
+  initialize_distributed(defined)
   try:
-    if _MODE.value == "train":
-      train.train_and_evaluate(_CONFIG.value, workdir)
+    config = defined["config"].value
+    if defined["mode"].value == "train":
+      train.train_and_evaluate(config, workdir)
     else:
-      train.evaluate_checkpoint(_CONFIG.value, workdir)
+      train.evaluate_checkpoint(config, workdir)
   except train.Preempted as stopped:
     # 128 + the signal, as if it had ended the process (143 SIGTERM, 130 Ctrl-C): schedulers
     # that requeue on a non-zero exit do so, and the checkpoint is already safe.
@@ -179,4 +199,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(functools.partial(main, defined=define_flags()), flags_parser=parse_flags)

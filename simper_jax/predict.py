@@ -382,11 +382,11 @@ def main(argv: Sequence[str], defined: dict) -> None:
   sys.exit(status)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
   """absl's parsing, a mistake (an unknown flag, a method not in the list) as one line and
   exit 2 rather than absl's exit 1."""
   try:
-    return flags.FLAGS(argv)
+    return flag_values(argv)
   except flags.Error as e:
     fail(f"{e}; see --help.")
 
