@@ -1,12 +1,33 @@
-"""Test setup: 8 CPU devices, so meshes and sharding are exercised for real."""
+"""Test setup: 8 CPU devices, so meshes and sharding are exercised for real; one persistent
+compilation cache for the whole test run, subprocesses included; the slow end-to-end files
+scheduled first, so that the two pytest-xdist workers finish together."""
 
+import contextlib
+import io
 import os
 import signal
+import types
 
 # Must happen before jax is imported anywhere.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The cache train.use_compilation_cache picks, set here for the test process and, through the
+# environment, every `python -m simper_jax.main` the tests start (JAX reads these at import):
+# a program compiled once — the tiny train step, by a test or by a subprocess — is loaded by
+# every later test and process instead of compiled again.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "simper_jax", "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+# The tests' programs are tiny and run a few times: optimizing them (LLVM's passes) costs more
+# than it saves. JAX's own switch for that case turns XLA's backend optimizations off; the
+# computation (the HLO) is the same, its rounding may differ in the last bits. A test that
+# measures rounding itself (bfloat16 against float32) asks for the optimizations back
+# (tiny.xla_optimizations).
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+# umap-learn's functions are numba-compiled in every new process (about 9 s, 24 s with its
+# first import in a new venv) to embed a few dozen test clips, which plain Python does in 2 s.
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 # A test run started in the background by a non-interactive shell (`.ci/run &`) inherits
 # SIGINT ignored: Python then installs no KeyboardInterrupt handler and passes the ignoring on
@@ -17,7 +38,70 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
+from tiny import tiny_config  # noqa: E402
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _eight_devices():
   assert jax.device_count() == 8, "tests expect 8 host devices (see tests/conftest.py)"
+
+
+# ---------------------------------------------------------------------------------------------
+# What many tests read, made once per test process (per pytest-xdist worker). Tests must not
+# change them: one that writes into a run copies it first (tiny.copy_of).
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> str:
+  """The tiny RotatingDigits (configs/rotating_digits.py:tiny), prepared; tests that prepare
+  other variants of it (bands, sizes) add their folders beside it."""
+  from simper_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path_factory.mktemp("tfds"))
+  pipeline.get_builder(tiny_config(path).data)
+  return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(data_dir, tmp_path_factory) -> types.SimpleNamespace:
+  """A finished, evaluated tiny SimPer run: `.workdir` (4 steps, checkpoints at 2 and 4,
+  results.json, metrics.jsonl, TensorBoard events), `.config`, and `.results`, what
+  train_and_evaluate returned."""
+  from simper_jax import train  # pylint: disable=g-import-not-at-top
+  config = tiny_config(data_dir, num_steps=4)
+  workdir = str(tmp_path_factory.mktemp("tiny_run") / "run")
+  results = train.train_and_evaluate(config, workdir)
+  return types.SimpleNamespace(workdir=workdir, config=config, results=results)
+
+
+@pytest.fixture(scope="session")
+def scamps_data_dir(tmp_path_factory) -> str:
+  """Where the tiny synthetic SCAMPS (configs/scamps.py:tiny) is written and prepared."""
+  return str(tmp_path_factory.mktemp("scamps_tfds"))
+
+
+@pytest.fixture(scope="session")
+def tiny_scamps_run(scamps_data_dir, tmp_path_factory) -> types.SimpleNamespace:
+  """A finished tiny heart-rate run (configs/scamps.py:tiny: TS-CAN, every readout, the
+  classic methods and fine-tuning): `.workdir`, `.config`, `.results` and `.output`, what it
+  printed."""
+  from configs import scamps  # pylint: disable=g-import-not-at-top
+  from simper_jax import train  # pylint: disable=g-import-not-at-top
+  config = scamps.get_config("tiny")
+  config.data.data_dir = scamps_data_dir
+  workdir = str(tmp_path_factory.mktemp("tiny_scamps_run") / "run")
+  output = io.StringIO()
+  with contextlib.redirect_stdout(output):
+    results = train.train_and_evaluate(config, workdir)
+  return types.SimpleNamespace(workdir=workdir, config=config, results=results,
+                               output=output.getvalue())
+
+
+def pytest_collection_modifyitems(config, items):
+  """Files with slow tests first, the most slow tests first (stable otherwise): pytest-xdist
+  (`--dist loadfile`) hands files to its workers in this order, so the long ones start at
+  once instead of leaving one worker alone with them at the end."""
+  del config
+  slow_per_file = {}
+  for item in items:
+    slow_per_file[item.fspath] = (slow_per_file.get(item.fspath, 0)
+                                  + (item.get_closest_marker("slow") is not None))
+  items.sort(key=lambda item: -slow_per_file[item.fspath])

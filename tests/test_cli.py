@@ -12,6 +12,7 @@ import pytest
 
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import copy_of
 from tiny import run_main
 from tiny import signal_at_line
 from tiny import tiny_config
@@ -26,21 +27,10 @@ def start_main(*args):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  """A prepared tiny RotatingDigits (train.train prepares it on first use)."""
-  path = str(tmp_path_factory.mktemp("tfds"))
-  train.train(tiny_config(path, num_steps=1), str(tmp_path_factory.mktemp("prepare")))
-  return path
-
-
-@pytest.fixture(scope="module")
-def trained(data_dir, tmp_path_factory):
-  """A workdir with a finished tiny run (4 steps) and its results.json."""
-  workdir = str(tmp_path_factory.mktemp("trained") / "run")
-  result = run_main(TINY, f"--config.data.data_dir={data_dir}", "--config.num_steps=4",
-                    f"--workdir={workdir}")
-  assert result.returncode == 0, result.stderr
-  return workdir
+def trained(tiny_run, tmp_path_factory):
+  """A workdir with a finished tiny run (4 steps) and its results.json: a copy of the
+  session's, which these tests write into."""
+  return copy_of(tiny_run.workdir, tmp_path_factory.mktemp("trained"))
 
 
 def assert_one_line_error(result, expected: str):
@@ -127,6 +117,7 @@ def test_eval_with_its_own_config_says_which_results_it_replaces(trained, data_d
     assert json.load(f)["step"] == 4
 
 
+@pytest.mark.slow
 def test_first_ctrl_c_saves_the_step_reached_and_exits_130(data_dir, tmp_path):
   workdir = tmp_path / "run"
   args = (TINY, f"--config.data.data_dir={data_dir}", "--config.num_steps=100000",
@@ -169,6 +160,7 @@ def test_an_ignored_ctrl_c_stays_ignored_in_the_loop():
     signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.slow
 def test_ctrl_c_outside_the_training_loop_stops_at_once_without_a_traceback(data_dir, tmp_path):
   process = start_main(TINY, f"--config.data.data_dir={data_dir}", "--config.num_steps=100000",
                        "--config.checkpoint_every=100000", f"--workdir={tmp_path / 'run'}")

@@ -24,11 +24,6 @@ import sweep  # noqa: E402  pylint: disable=g-import-not-at-top
 from configs import rotating_digits  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 # ---------------------------------------------------------------------------------------------
 # Data efficiency: nested subsets.
 # ---------------------------------------------------------------------------------------------
@@ -186,6 +181,7 @@ def grid_dir(tmp_path_factory):
   return parent
 
 
+@pytest.mark.slow
 def test_the_data_efficiency_grid_writes_its_table_plot_and_runs(grid_dir):
   with open(grid_dir / "data_efficiency.json") as f:
     saved = json.load(f)
@@ -204,6 +200,7 @@ def test_the_data_efficiency_grid_writes_its_table_plot_and_runs(grid_dir):
                            for ext in ("png", "csv"))
 
 
+@pytest.mark.slow
 def test_the_report_renders_its_tables_and_images_in_a_headless_browser(grid_dir, tmp_path):
   result = subprocess.run([sys.executable, "-m", "simper_jax.report", f"--workdir={grid_dir}"],
                           capture_output=True, text=True, cwd=REPO, timeout=300)

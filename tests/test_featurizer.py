@@ -45,9 +45,10 @@ def test_model_is_the_same_function_and_parameters_with_either_conv():
   video = jax.random.uniform(jax.random.key(0), (2, 12, 10, 10, 1))
   xla = featurizer3d.Model(widths=(4, 8), temporal_kernel=3, conv_impl="xla")
   im2col = featurizer3d.Model(widths=(4, 8), temporal_kernel=3, conv_impl="im2col")
-  variables = xla.init(jax.random.key(1), video)
+  # Each computation jitted, as in training: one compilation, not one per operation.
+  variables = jax.jit(xla.init)(jax.random.key(1), video)
   assert jax.tree.structure(variables) == jax.tree.structure(
-      im2col.init(jax.random.key(1), video))
+      jax.jit(im2col.init)(jax.random.key(1), video))
   assert set(variables["params"]) >= {"Conv_0", "Conv_1", "Conv_2"}  # nn.Conv's names
 
   def loss(model):
@@ -55,7 +56,7 @@ def test_model_is_the_same_function_and_parameters_with_either_conv():
       signals, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]},
                                video, train=True, mutable=["batch_stats"])
       return jnp.sum(jnp.sin(signals))
-    return jax.value_and_grad(fn)(variables["params"])
+    return jax.jit(jax.value_and_grad(fn))(variables["params"])
 
   (value_a, grads_a), (value_b, grads_b) = loss(xla), loss(im2col)
   np.testing.assert_allclose(value_a, value_b, rtol=1e-5)
@@ -94,10 +95,11 @@ def test_model_in_time_minor_layout_is_the_plain_featurizer(conv_impl):
   # T, H, W all different and H odd after one pool, so a wrong axis cannot pass.
   video = jax.random.uniform(jax.random.key(0), (3, 11, 14, 10, 1))
   model = featurizer3d.Model(widths=(4, 8), temporal_kernel=3, conv_impl=conv_impl)
-  variables = model.init(jax.random.key(1), video)
-  ours, our_stats = model.apply(variables, video, train=True, mutable=["batch_stats"])
-  plain, plain_stats = _PlainFeaturizer().apply(variables, video, train=True,
-                                                mutable=["batch_stats"])
+  variables = jax.jit(model.init)(jax.random.key(1), video)
+  train_mode = lambda module: jax.jit(lambda v, x: module.apply(v, x, train=True,
+                                                                mutable=["batch_stats"]))
+  ours, our_stats = train_mode(model)(variables, video)
+  plain, plain_stats = train_mode(_PlainFeaturizer())(variables, video)
   assert ours.shape == (3, 11)
   np.testing.assert_allclose(ours, plain, rtol=1e-5, atol=1e-6)
   for a, b in zip(jax.tree.leaves(our_stats), jax.tree.leaves(plain_stats)):
@@ -111,7 +113,7 @@ def test_cpu_compiler_options_keep_batchnorm_reductions_plain_and_equal():
   # values of the default compilation.
   video = jax.random.uniform(jax.random.key(0), (2, 40, 8, 8, 1))
   model = featurizer3d.Model(widths=(4, 8), temporal_kernel=3)
-  variables = model.init(jax.random.key(1), video)
+  variables = jax.jit(model.init)(jax.random.key(1), video)
   loss = lambda params, video: jnp.sum(jnp.sin(model.apply(
       {"params": params, "batch_stats": variables["batch_stats"]}, video, train=True,
       mutable=["batch_stats"])[0]))

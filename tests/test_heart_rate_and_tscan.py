@@ -126,15 +126,18 @@ def test_attention_mask_and_input_normalizations():
 def test_tscan_output_shape_dropout_and_frame_depth_check():
   model = tscan.Model(frame_depth=5, widths=(4, 8), dense=8)
   video = jax.random.uniform(jax.random.key(0), (2, 10, 20, 20, 3))
-  variables = model.init(jax.random.key(1), video)
+  # Jitted, as in training: one compilation per function, not one per operation.
+  variables = jax.jit(model.init)(jax.random.key(1), video)
   assert set(variables) == {"params"}  # no BatchNorm
   assert variables["params"]["hidden"]["kernel"].shape == (3 * 3 * 8, 8)  # 20→18→9→7→3
-  out = model.apply(variables, video)
+  apply = jax.jit(model.apply)
+  out = apply(variables, video)
   assert out.shape == (2, 10) and out.dtype == jnp.float32
-  dropped = model.apply(variables, video, train=True, rngs={"dropout": jax.random.key(2)})
+  dropped = jax.jit(lambda v, x, key: model.apply(v, x, train=True, rngs={"dropout": key}))(
+      variables, video, jax.random.key(2))
   assert dropped.shape == (2, 10) and not np.allclose(dropped, out)
   # Frames do not leak across clips: changing clip 1 leaves clip 0's signal unchanged.
   other = video.at[1].set(jax.random.uniform(jax.random.key(3), video.shape[1:]))
-  np.testing.assert_allclose(model.apply(variables, other)[0], out[0], rtol=1e-6)
+  np.testing.assert_allclose(apply(variables, other)[0], out[0], rtol=1e-6)
   with pytest.raises(ValueError, match="frame_depth=5"):
     model.apply(variables, video[:, :7])

@@ -120,6 +120,7 @@ def test_sweep_field_that_is_not_in_the_config_is_named(tmp_path):
   assert "sweep point 0 of" in result.stderr and "'simper.num_sped'" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_two_point_sweep_runs_each_point_in_its_workdir_and_skips_finished_ones(tmp_path):
   path = tmp_path / "tiny_sweep.py"
   path.write_text(f"import sys; sys.path.insert(0, {REPO!r})\n"

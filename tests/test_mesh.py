@@ -15,11 +15,6 @@ from simper_jax import train
 from tiny import tiny_config
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 def test_fsdp_shards_the_state_and_gives_the_same_loss(data_dir, tmp_path):
   state, data_only, _ = train.train(tiny_config(data_dir, num_steps=3), str(tmp_path / "data"))
   mesh = (("data", 4), ("fsdp", 2))
@@ -69,19 +64,25 @@ def test_batch_must_divide_over_devices_and_micro_batches(data_dir, tmp_path):
     train.train(tiny_config(data_dir, grad_accum_steps=2), str(tmp_path / "bad"))
 
 
-def _loss_and_gradient(config, batch):
-  """The jitted train step of `config` on `batch` from a fixed init, with plain SGD at lr 1 so
-  that the parameter change is minus the gradient; (loss, gradient pytree)."""
+def _loss_and_gradient(config, frame_shape):
+  """`f(batch) -> (loss, gradient pytree)`: the jitted train step of `config` on batches of
+  clips of `frame_shape` [H, W, C], from a fixed init, with plain SGD at lr 1 so that the
+  parameter change is minus the gradient. Compiled once, for every batch of the test."""
   model = train.make_model(config)
   tx = optax.sgd(1.0)
   method = methods.get(config.method).build(config, total_steps=10)
-  sample_shape = (1, method.window) + batch["video"].shape[2:]
-  state = train.init_train_state(jax.random.key(0), model, tx, sample_shape, method)
+  sample_shape = (1, method.window) + tuple(frame_shape)
+  state = jax.jit(lambda key: train.init_train_state(key, model, tx, sample_shape, method))(
+      jax.random.key(0))
   step = jax.jit(functools.partial(train.train_step, model=model, tx=tx,
                                    schedule=optax.constant_schedule(1.0), method=method,
                                    config=config, augment_key=jax.random.key(1)))
-  new_state, metrics = step(state, batch)
-  return float(metrics["loss"]), jax.tree.map(jnp.subtract, state.params, new_state.params)
+  change = jax.jit(lambda old, new: jax.tree.map(jnp.subtract, old, new))
+
+  def loss_and_gradient(batch):
+    new_state, metrics = step(state, batch)
+    return float(metrics["loss"]), change(state.params, new_state.params)
+  return loss_and_gradient
 
 
 def _random_batch(rng, video_shape):
@@ -97,16 +98,17 @@ def test_views_follow_the_example_not_its_row_in_the_batch():
   config = scamps.get_config("tiny")
   config.model.dropout = (0.0, 0.0)
   batch = _random_batch(np.random.default_rng(0), (8, 60, 12, 12, 3))
-  loss, grads = _loss_and_gradient(config, batch)
+  loss_and_gradient = _loss_and_gradient(config, (12, 12, 3))
+  loss, grads = loss_and_gradient(batch)
   order = np.array([3, 0, 6, 1, 7, 2, 5, 4])
-  permuted_loss, permuted_grads = _loss_and_gradient(
-      config, {key: value[order] for key, value in batch.items()})
+  permuted_loss, permuted_grads = loss_and_gradient(
+      {key: value[order] for key, value in batch.items()})
   np.testing.assert_allclose(permuted_loss, loss, rtol=1e-5)
   scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads))
   for a, b in zip(jax.tree.leaves(permuted_grads), jax.tree.leaves(grads)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
   # And another epoch of the same examples gets other views.
-  other_epoch, _ = _loss_and_gradient(config, {**batch, "epoch": batch["epoch"] + 1})
+  other_epoch, _ = loss_and_gradient({**batch, "epoch": batch["epoch"] + 1})
   assert abs(other_epoch - loss) > 1e-4
 
 
@@ -117,9 +119,9 @@ def test_gradient_accumulation_equals_the_whole_batch():
   config.model.dropout = (0.0, 0.0)
   rng = np.random.default_rng(0)
   batch = _random_batch(rng, (8, 60, 12, 12, 3))
-  loss_1, grads_1 = _loss_and_gradient(config, batch)
+  loss_1, grads_1 = _loss_and_gradient(config, (12, 12, 3))(batch)
   config.grad_accum_steps = 4
-  loss_4, grads_4 = _loss_and_gradient(config, batch)
+  loss_4, grads_4 = _loss_and_gradient(config, (12, 12, 3))(batch)
   np.testing.assert_allclose(loss_4, loss_1, rtol=1e-5)
   scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads_1))
   assert scale > 1e-4  # a real gradient, not a vacuous comparison

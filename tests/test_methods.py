@@ -24,11 +24,6 @@ from simper_jax.methods import cvrl
 from tiny import tiny_config
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 # ---------------------------------------------------------------------------------------------
 # Losses against NumPy, written pair by pair from the papers' definitions.
 # ---------------------------------------------------------------------------------------------
@@ -102,13 +97,13 @@ def test_cvrl_loss_is_info_nce_of_the_projected_clip_pairs():
   config = tiny_config("unused", method="cvrl")
   method = cvrl.build(config)
   rng = np.random.default_rng(3)
-  heads = method.init_heads(jax.random.key(0), 8)
+  heads = jax.jit(method.init_heads, static_argnums=1)(jax.random.key(0), 8)
   signals = rng.normal(size=(4 * 2, 8)).astype(np.float32)  # 4 clips × 2 clips of the video
   encode = lambda params, stats, video: (jnp.asarray(signals), stats)
   views = jnp.zeros((4, 2, 8, 8, 8, 1))
-  loss, _ = method.loss({"encoder": {}, "heads": heads["params"]},
-                        {"encoder": {}, "heads": heads["batch_stats"]}, {}, encode, views, {},
-                        None, 0)
+  loss, _ = jax.jit(lambda heads: method.loss(
+      {"encoder": {}, "heads": heads["params"]}, {"encoder": {}, "heads": heads["batch_stats"]},
+      {}, encode, views, {}, None, 0))(heads)
   z = numpy_mlp(jax.device_get(heads["params"]["projector"]), signals.astype(np.float64))
   z = z.reshape(4, 2, -1)
   np.testing.assert_allclose(loss, numpy_nt_xent(z[:, 0], z[:, 1], config.cvrl.temperature),
@@ -160,9 +155,10 @@ def test_cvrl_clips_are_cut_at_the_interval_with_one_spatial_draw_per_clip():
   frames[:, 0, 0, 0] = 1.0
   augment = {"brightness": (1.0, 1.0), "blur_prob": 0.0}
   largest_weight = 0.0
+  make = jax.jit(functools.partial(cvrl.make_views, window=10, power=1.0,
+                                   augment_kwargs=augment))  # compiled once for the 20 draws
   for seed in range(20):
-    views, aux = cvrl.make_views(jax.random.key(seed), jnp.asarray(frames, jnp.float32),
-                                 window=10, power=1.0, augment_kwargs=augment)
+    views, aux = make(jax.random.key(seed), jnp.asarray(frames, jnp.float32))
     views = np.asarray(views)
     # Each output pixel is w·1 + (1 − w)·level, w the corner's weight in it: the same w in
     # every frame of a clip means the same crop and flip.
@@ -347,7 +343,8 @@ def test_simper_views_are_independent_draws():
   window or augmentation; two clips (two keys) get different speeds."""
   from simper_jax.methods import simper  # pylint: disable=g-import-not-at-top
   clip = jax.random.uniform(jax.random.key(0), (40, 12, 12, 1))
-  make = functools.partial(simper.make_views, num_speeds=4, speed_range=(0.5, 2.0), window=16)
+  make = jax.jit(functools.partial(simper.make_views, num_speeds=4, speed_range=(0.5, 2.0),
+                                   window=16))
   views, speeds = make(jax.random.key(1), clip)
   np.testing.assert_array_equal(speeds[:4], speeds[4:])
   for i in range(4):

@@ -21,15 +21,9 @@ from simper_jax import checkpoint
 from simper_jax import train
 from tiny import tiny_config
 
+pytestmark = pytest.mark.slow  # every test here starts several processes
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  """The tiny dataset, prepared once here so the processes only read it."""
-  path = str(tmp_path_factory.mktemp("tfds"))
-  train.train(tiny_config(path, num_steps=1), str(tmp_path_factory.mktemp("prepare")))
-  return path
 
 
 def start_processes(data_dir, workdir, *flags, num_processes=2,
@@ -146,18 +140,15 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_the_rerun_matches(dat
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_two_processes_prepare_evaluate_and_fine_tune_like_one(tmp_path):
+def test_two_processes_prepare_evaluate_and_fine_tune_like_one(tmp_path, tiny_scamps_run):
   """The rPPG path: process 0 writes and prepares synthetic SCAMPS while process 1 waits;
-  heart-rate readouts and fine-tuning run on global batches; one results.json."""
-  from configs import scamps  # pylint: disable=g-import-not-at-top
-  data_dir = str(tmp_path / "tfds")
-  codes, outputs = finish(start_processes(data_dir, tmp_path / "two",
+  heart-rate readouts and fine-tuning run on global batches; one results.json, as the same
+  config's run in one process of 8 devices (the session's, on its own copy of the data)."""
+  codes, outputs = finish(start_processes(str(tmp_path / "tfds"), tmp_path / "two",
                                           config="configs/scamps.py:tiny"))
   assert codes == [0, 0], outputs
   assert outputs[0].count("Synthetic labels:") == 1 and "Synthetic labels:" not in outputs[1]
-  config = scamps.get_config("tiny")
-  config.data.data_dir = data_dir
-  one = train.train_and_evaluate(config, str(tmp_path / "one"))
+  one = tiny_scamps_run.results
   with open(tmp_path / "two" / "results.json") as f:
     two = json.load(f)["test"]
   assert set(two) == set(one) and "finetune_50%" in two

@@ -6,11 +6,13 @@ The videos are the synthetic faces of `synthetic_rppg` (a cartoon face OpenCV's 
 detects, pulsing at a known rate): no real face video with a pulse reference exists here."""
 
 import csv
+import functools
 import os
 import shutil
 import subprocess
 import sys
 
+from absl import flags
 import cv2
 import numpy as np
 import pytest
@@ -137,6 +139,21 @@ def run_cli(*args):
                         capture_output=True, text=True, timeout=300)
 
 
+def run_cli_here(capsys, *args) -> subprocess.CompletedProcess:
+  """The command's own parse_flags and main in this process, with fresh flags (a process
+  costs 2 s of imports; `run_cli` checks that the command wires them the same way)."""
+  argv = ["predict", *args]
+  defined = predict.define_flags(parsed := flags.FlagValues())
+  capsys.readouterr()
+  try:
+    predict.main(predict.parse_flags(argv, parsed), defined)
+    code = 0
+  except SystemExit as stop:
+    code = stop.code
+  out, err = capsys.readouterr()
+  return subprocess.CompletedProcess(argv, code, out, err)
+
+
 def assert_one_line_error(result, *fragments):
   assert result.returncode == 2, result.stdout + result.stderr
   assert "Traceback" not in result.stderr, result.stderr
@@ -146,33 +163,39 @@ def assert_one_line_error(result, *fragments):
     assert fragment in errors[0], errors[0]
 
 
-def test_each_input_mistake_is_one_line_and_exit_2(tmp_path, twelve_seconds):
+def test_each_input_mistake_is_one_line_and_exit_2(tmp_path, twelve_seconds, capsys):
   junk = tmp_path / "junk.mp4"
   junk.write_bytes(b"not a video " * 500)
+  # The command itself, for a mistake in the data and one in the flags; the others through
+  # its parse_flags and main in this process.
   assert_one_line_error(run_cli(f"--video={junk}", "--method=pos"),
+                        f"{junk}: OpenCV cannot decode it as a video")
+  assert_one_line_error(run_cli(f"--video={junk}", "--metod=pos"), "Unknown command line flag")
+  run = functools.partial(run_cli_here, capsys)
+  assert_one_line_error(run(f"--video={junk}", "--method=pos"),
                         f"{junk}: OpenCV cannot decode it as a video")
   # No face: a moving texture. The frames searched are named.
   texture = np.random.default_rng(0).integers(0, 255, (90, 96, 128, 3), dtype=np.uint8)
   no_face = write_video(str(tmp_path / "wall.avi"), texture, "MJPG")
-  assert_one_line_error(run_cli(f"--video={no_face}", "--method=pos", "--face_frames=5"),
+  assert_one_line_error(run(f"--video={no_face}", "--method=pos", "--face_frames=5"),
                         f"{no_face}: no face found in frames 0–4", "--face=none")
   short = write_video(str(tmp_path / "short.avi"), twelve_seconds[:150], "MJPG")
-  assert_one_line_error(run_cli(f"--video={short}", "--method=pos"),
+  assert_one_line_error(run(f"--video={short}", "--method=pos"),
                         f"{short}: 150 frames (5.0 s at 30 fps) are shorter than one window "
                         f"of 10 s (--window_seconds)")
   raw = write_video(str(tmp_path / "face.mjpeg"), twelve_seconds, "MJPG")
-  assert_one_line_error(run_cli(f"--video={raw}", "--method=pos"),
+  assert_one_line_error(run(f"--video={raw}", "--method=pos"),
                         f"{raw}: a raw stream, which declares no frame rate; give it with --fps")
-  assert_one_line_error(run_cli(f"--video={raw}"), "give exactly one of --workdir")
-  assert_one_line_error(run_cli(f"--video={raw}", "--method=cheek"),
+  assert_one_line_error(run(f"--video={raw}"), "give exactly one of --workdir")
+  assert_one_line_error(run(f"--video={raw}", "--method=cheek"),
                         "flag --method=cheek: value should be one of <green|ica|chrom|pos|")
-  assert_one_line_error(run_cli(f"--video={raw}", "--metod=pos"), "Unknown command line flag")
-  assert_one_line_error(run_cli(f"--video={tmp_path / 'nowhere.mp4'}", "--method=pos"),
+  assert_one_line_error(run(f"--video={raw}", "--metod=pos"), "Unknown command line flag")
+  assert_one_line_error(run(f"--video={tmp_path / 'nowhere.mp4'}", "--method=pos"),
                         "no such file or folder")
-  assert_one_line_error(run_cli(f"--video={tmp_path}", f"--workdir={tmp_path}"),
+  assert_one_line_error(run(f"--video={tmp_path}", f"--workdir={tmp_path}"),
                         f"--workdir={tmp_path}: no config.json there")
   # --face=none reads the texture's whole frame: no error, a heart rate in the band.
-  result = run_cli(f"--video={no_face}", "--method=pos", "--face=none", "--window_seconds=2")
+  result = run(f"--video={no_face}", "--method=pos", "--face=none", "--window_seconds=2")
   assert result.returncode == 0, result.stderr
   assert "heart rate over the whole video" in result.stdout
 
@@ -205,17 +228,10 @@ def test_a_frame_rate_the_backend_does_not_know_needs_fps(tmp_path, twelve_secon
   assert status == 0 and abs(row["video_bpm"] - BPM) <= BIN_BPM
 
 
-def test_the_encoder_of_a_trained_run_reads_the_video(tmp_path, twelve_seconds):
+def test_the_encoder_of_a_trained_run_reads_the_video(tmp_path, twelve_seconds, tiny_scamps_run):
   """A tiny SCAMPS run (3 steps: its rates are not the point), then predict with its encoder:
   clips of the run's 60 frames at 12², windows from the concatenated feature signal."""
-  from configs import scamps as scamps_config  # pylint: disable=g-import-not-at-top
-  from simper_jax import train  # pylint: disable=g-import-not-at-top
-  config = scamps_config.get_config("tiny")
-  config.data.data_dir = str(tmp_path / "tfds")
-  config.eval.finetune_fractions = ()
-  config.eval.classic_methods = ()
-  workdir = str(tmp_path / "run")
-  train.train_and_evaluate(config, workdir)
+  workdir = tiny_scamps_run.workdir
   path = write_video(str(tmp_path / "face.avi"), twelve_seconds, "FFV1")
   reader = predict.EncoderReader(workdir)
   assert (reader.clip_frames, reader.image_size, reader.fps) == (60, 12, 30.0)

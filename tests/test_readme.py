@@ -11,14 +11,16 @@
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
+from absl import flags
 import pytest
 
 from configs import scamps as scamps_config
+from simper_jax import main
 from simper_jax import train
-from tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,20 +46,24 @@ def shell_commands(block: str) -> list[list[str]]:
   return commands
 
 
-# main's own parser in a fresh process: ml_collections registers the --config.FIELD flags of
-# the config it loads, so one process cannot parse a second config's overrides.
-_PARSE = ("import sys; from simper_jax import main; main.parse_flags(sys.argv); "
-          "print('parsed', main._CONFIG.value.method)")
-
-
 def parse_main_flags(args: list[str]) -> None:
-  """Parses `python -m simper_jax.main ARGS` exactly as main does, without running it."""
-  result = subprocess.run([sys.executable, "-c", _PARSE, *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
-  assert result.returncode == 0 and "parsed" in result.stdout, (
-      f"README command `python -m simper_jax.main {' '.join(args)}` does not parse:\n"
-      f"{result.stderr}")
-
+  """Parses `python -m simper_jax.main ARGS` exactly as main does, without running it: main's
+  own flags, defined in a fresh FlagValues (ml_collections registers the --config.FIELD flags
+  of the config it loads, so each command line needs its own), in the repository's folder,
+  which the README's commands run from."""
+  argv = ["main", *args]
+  parsed = flags.FlagValues()
+  main.define_flags(parsed, argv)
+  previous = os.getcwd()
+  os.chdir(REPO)
+  try:
+    main.parse_flags(argv, parsed)
+  except SystemExit as error:  # main.fail: its one line is on stderr
+    raise AssertionError(f"README command `python -m simper_jax.main {' '.join(args)}` does "
+                         f"not parse (exit {error.code}; stderr above)") from None
+  finally:
+    os.chdir(previous)
+  assert parsed["config"].value.method
 
 PYTHON_BLOCKS = [text for language, text in readme_blocks() if language == "python"]
 BASH_BLOCKS = [text for language, text in readme_blocks() if language == "bash"]
@@ -68,15 +74,14 @@ def test_the_readme_has_the_blocks_this_test_reads():
 
 
 @pytest.fixture(scope="module")
-def readme_workdirs(tmp_path_factory):
+def readme_workdirs(tiny_run, scamps_data_dir, tmp_path_factory):
   """A folder with workdir/quick (RotatingDigits) and workdir/scamps_synthetic (TS-CAN at
   16×16, as the synthetic variant) holding tiny trained encoders: what the snippets load."""
   root = tmp_path_factory.mktemp("readme")
-  tfds_dir = str(tmp_path_factory.mktemp("tfds"))
   # Evaluated too: the run's FFT harmonic is chosen by the evaluation (results.json).
-  train.train_and_evaluate(tiny_config(tfds_dir, num_steps=2), str(root / "workdir" / "quick"))
+  shutil.copytree(tiny_run.workdir, root / "workdir" / "quick")
   config = scamps_config.get_config("tiny")
-  config.data.data_dir = tfds_dir
+  config.data.data_dir = scamps_data_dir
   config.data.builder.image_size = 16
   config.num_steps = 1
   train.train(config, str(root / "workdir" / "scamps_synthetic"))
@@ -115,7 +120,6 @@ def test_bash_block_commands_parse(index, tmp_path):
     elif command[:3] == ["python", "-m", "simper_jax.report"]:
       assert [a.split("=")[0] for a in command[3:]] == ["--workdir"], command
     elif command[:3] == ["python", "-m", "simper_jax.predict"]:
-      from absl import flags  # pylint: disable=g-import-not-at-top
       from simper_jax import predict  # pylint: disable=g-import-not-at-top
       parsed = flags.FlagValues()
       predict.define_flags(parsed)

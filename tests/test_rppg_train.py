@@ -17,9 +17,8 @@ def tiny_config(data_dir):
   return config
 
 
-def test_tiny_synthetic_scamps_run_end_to_end(tmp_path, capsys):
-  workdir = str(tmp_path / "run")
-  results = train.train_and_evaluate(tiny_config(tmp_path / "tfds"), workdir)
+def test_tiny_synthetic_scamps_run_end_to_end(tiny_scamps_run):
+  workdir, results = tiny_scamps_run.workdir, tiny_scamps_run.results
   classic = {"green", "ica", "chrom", "pos", "lgi", "pbv", "omit"}
   assert set(results) == {"fft", "fft_clip", "1nn", "linear_probe", "train_mean", "finetune_100%",
                           "finetune_50%"} | classic
@@ -29,7 +28,7 @@ def test_tiny_synthetic_scamps_run_end_to_end(tmp_path, capsys):
   assert all(np.isfinite(m["mae"]) and np.isfinite(m["mae_se"]) for m in results.values())
   # SNR where there is a pulse signal to measure it on: the per-video rows.
   assert {name for name, m in results.items() if "snr_db" in m} == classic | {"fft"}
-  out = capsys.readouterr().out
+  out = tiny_scamps_run.output
   assert "Synthetic labels: the HR protocol" in out and "MAE in bpm" in out
   assert "SNR dB" in out and " ± " in out
   with open(os.path.join(workdir, "results.json")) as f:

@@ -87,7 +87,7 @@ def test_loss_matches_naive_per_row_loop():
 def test_finite_gradient_for_a_constant_feature_signal(name):
   features = jnp.ones((2, 6, 16)).at[0, 1].set(jnp.linspace(0, 1, 16))
   speeds = jnp.tile(jnp.array([0.5, 1.0, 1.5]), (2, 2))
-  grad = jax.grad(lambda f: simper.simper_loss(f, speeds, similarity=name))(features)
+  grad = jax.jit(jax.grad(lambda f: simper.simper_loss(f, speeds, similarity=name)))(features)
   assert np.all(np.isfinite(np.asarray(grad)))
 
 
@@ -150,17 +150,18 @@ def test_similarities_and_the_loss_are_the_same_with_either_dft(name):
   features = jax.random.normal(jax.random.key(0), (2, 8, 60))
   speeds = jax.random.uniform(jax.random.key(1), (2, 8), minval=0.5, maxval=2.0)
   a, b = features[0, :4], features[0, 4:]
-  np.testing.assert_allclose(similarity.get(name, dft="matmul")(a, b),
-                             similarity.get(name, dft="fft")(a, b), rtol=1e-4, atol=1e-5)
-  loss = lambda dft: jax.value_and_grad(lambda f: simper.simper_loss(
-      f, speeds, similarity=name, dft=dft))(features)
+  # Jitted, as in training: one compilation per function, not one per operation.
+  sim = lambda dft: jax.jit(similarity.get(name, dft=dft))
+  np.testing.assert_allclose(sim("matmul")(a, b), sim("fft")(a, b), rtol=1e-4, atol=1e-5)
+  loss = lambda dft: jax.jit(jax.value_and_grad(lambda f: simper.simper_loss(
+      f, speeds, similarity=name, dft=dft)))(features)
   (value_fft, grad_fft), (value_matmul, grad_matmul) = loss("fft"), loss("matmul")
   np.testing.assert_allclose(value_matmul, value_fft, rtol=1e-5)
   np.testing.assert_allclose(grad_matmul, grad_fft, rtol=1e-3, atol=1e-5)
   # The matmul path also runs in bfloat16 (a TPU's rfft does not), to bf16 precision.
-  bf16 = similarity.get(name, dft="matmul")(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16))
+  bf16 = sim("matmul")(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16))
   assert bf16.dtype == jnp.bfloat16
-  np.testing.assert_allclose(bf16.astype(jnp.float32), similarity.get(name)(a, b), atol=0.05)
+  np.testing.assert_allclose(bf16.astype(jnp.float32), sim("fft")(a, b), atol=0.05)
 
 
 def test_an_unknown_dft_is_named():

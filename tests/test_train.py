@@ -13,30 +13,23 @@ from tiny import signal_at_line
 from tiny import tiny_config
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  """One prepared tiny dataset shared by every test of this module."""
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 def params_of(state):
   return jax.tree.map(np.asarray, jax.device_get(state.params))
 
 
-def test_tiny_run_end_to_end_and_load_encoder(data_dir, tmp_path):
-  workdir = str(tmp_path / "run")
-  results = train.train_and_evaluate(tiny_config(data_dir), workdir)
-  assert set(results) == {"fft", "1nn", "linear_probe", "train_mean"}
+def test_tiny_run_end_to_end_and_load_encoder(tiny_run):
+  workdir = tiny_run.workdir
+  assert set(tiny_run.results) == {"fft", "1nn", "linear_probe", "train_mean"}
   with open(os.path.join(workdir, "results.json")) as f:
     saved = json.load(f)
-  assert saved["step"] == 6 and saved["test"]["fft"]["mae"] == results["fft"]["mae"]
+  assert saved["step"] == 4 and saved["test"]["fft"]["mae"] == tiny_run.results["fft"]["mae"]
   assert any(name.startswith("events") for name in os.listdir(os.path.join(workdir, "tensorboard")))
 
   module, variables = checkpoint.load_encoder(workdir)
   assert set(variables) == {"params", "batch_stats"}
   # The FFT readout's settings travel with the encoder (the README's snippet reads them); the
   # harmonic, chosen on the training split, from results.json.
-  assert saved["fft_harmonic"] == results["fft"]["harmonic"] in (1, 2, 3)
+  assert saved["fft_harmonic"] == tiny_run.results["fft"]["harmonic"] in (1, 2, 3)
   assert checkpoint.readout_settings(workdir) == {"fps": 30.0, "band": (0.5, 5.0),
                                                   "harmonic": saved["fft_harmonic"]}
   video = np.random.default_rng(0).uniform(size=(2, 24, 8, 8, 1)).astype(np.float32)
@@ -106,6 +99,7 @@ def test_load_encoder_without_a_checkpoint(tmp_path):
     checkpoint.load_encoder(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir, tmp_path):
   import signal  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top

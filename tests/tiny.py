@@ -1,8 +1,13 @@
-"""The tiny RotatingDigits config the training tests share."""
+"""What the tests share: the tiny RotatingDigits config, running the command line, copies of
+shared runs. (Imported by conftest.py after it has set up JAX's environment.)"""
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+
+import jax
 
 from configs import rotating_digits
 
@@ -35,3 +40,21 @@ def signal_at_line(process, prefix: str, signum: int) -> list[str]:
       break
   output.extend(process.stdout)
   return output
+
+
+def copy_of(workdir: str, parent) -> str:
+  """A copy of a shared run's workdir (conftest's tiny_run, ...) under `parent`, for a test
+  that writes into it."""
+  return shutil.copytree(workdir, os.path.join(str(parent), os.path.basename(workdir)))
+
+
+@contextlib.contextmanager
+def xla_optimizations():
+  """XLA's optimizations on for what is compiled inside, as in a user's run (conftest.py turns
+  most of them off for the tests' tiny programs)."""
+  previous = jax.config.values["jax_disable_most_optimizations"]
+  jax.config.update("jax_disable_most_optimizations", False)
+  try:
+    yield
+  finally:
+    jax.config.update("jax_disable_most_optimizations", previous)
