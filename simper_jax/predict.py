@@ -43,7 +43,7 @@ import numpy as np
 from simper_jax import figures
 from simper_jax import heart_rate as hr
 from simper_jax import rppg_methods
-from simper_jax.data import rppg
+from simper_jax.data import video as video_io
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
   """The command's flags, defined in `flag_values` and returned by name: absl's global flags
@@ -80,12 +80,6 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
   }
 
 
-# Raw streams: frames without a container, so without a frame rate. OpenCV's FFmpeg backend
-# reports 25 fps for them (and for any file that declares none), which would silently scale
-# every heart rate by 25 / the true rate: these need --fps.
-RAW_STREAMS = (".mjpg", ".mjpeg", ".h264", ".264", ".h265", ".265", ".hevc", ".h263", ".yuv")
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
-                    ".flv", ".y4m") + RAW_STREAMS
 FRAMES_PER_CHUNK = 64  # frames decoded and cropped at a time: bounded memory for long videos
 
 
@@ -106,13 +100,13 @@ def open_video(path: str, fps: float | None) -> tuple[cv2.VideoCapture, float]:
       capture.release()
       raise InputError(f"--fps={fps}: expected a positive frame rate.")
     return capture, float(fps)
-  declared = capture.get(cv2.CAP_PROP_FPS)
-  raw = path.lower().endswith(RAW_STREAMS)
-  if raw or not (declared > 0 and math.isfinite(declared)):
+  declared = video_io.declared_fps(capture, path)
+  if declared is None:
     capture.release()
+    raw = path.lower().endswith(video_io.RAW_STREAMS)
     raise InputError(f"{path}: {'a raw stream, which' if raw else 'the file'} declares no "
                      f"frame rate; give it with --fps.")
-  return capture, float(declared)
+  return capture, declared
 
 
 def read_face_frames(path: str, *, fps: float | None, face: str, face_frames: int,
@@ -121,7 +115,7 @@ def read_face_frames(path: str, *, fps: float | None, face: str, face_frames: in
   the face box (top, bottom, left, right) or None for --face=none."""
   capture, rate = open_video(path, fps)
   searched = max(face_frames, 1)
-  with contextlib.closing(rppg.video_chunks(capture, FRAMES_PER_CHUNK)) as chunks:
+  with contextlib.closing(video_io.video_chunks(capture, FRAMES_PER_CHUNK)) as chunks:
     head = []  # the chunks that hold the frames searched for a face (fewer if the video ends)
     for chunk in chunks:
       head.append(chunk)
@@ -132,13 +126,13 @@ def read_face_frames(path: str, *, fps: float | None, face: str, face_frames: in
     box = None
     if face == "detect":
       first = np.concatenate(head)[:searched]
-      box = next((b for b in (rppg.face_box(f) for f in first) if b is not None), None)
+      box = next((b for b in (video_io.face_box(f) for f in first) if b is not None), None)
       if box is None:
         raise InputError(
             f"{path}: no face found in frames 0–{len(first) - 1} (OpenCV's Haar cascade, as "
             f"preparation uses; --face_frames searches more); --face=none reads the whole "
             f"frame, for a video already cropped to skin.")
-    cropped = [rppg.crop_resize(chunk, box, image_size)
+    cropped = [video_io.crop_resize(chunk, box, image_size)
                for chunk in itertools.chain(head, chunks)]
   return np.concatenate(cropped), rate, box
 
@@ -149,12 +143,7 @@ def resample_frames(frames: np.ndarray, fps: float, new_fps: float) -> np.ndarra
   if abs(new_fps - fps) < 1e-6 * fps:
     return frames
   count = int(math.floor((len(frames) - 1) / fps * new_fps)) + 1
-  position = np.arange(count) * fps / new_fps
-  below = np.minimum(np.floor(position).astype(int), len(frames) - 1)
-  above = np.minimum(below + 1, len(frames) - 1)
-  weight = (position - below).reshape((-1,) + (1,) * (frames.ndim - 1))
-  blended = (1 - weight) * frames[below] + weight * frames[above]
-  return np.round(blended).astype(frames.dtype)
+  return video_io.frames_at(frames, np.arange(len(frames)) / fps, np.arange(count) / new_fps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,14 +245,13 @@ def write_outputs(result: dict, out_dir: str, name: str, title: str, band) -> li
 # The command.
 # ---------------------------------------------------------------------------------------------
 def video_paths(video: str) -> list[str]:
-  """[video] for a file; the folder's video files, sorted, for a folder."""
+  """[video] for a file; for a folder, the video files in it and in its sub-folders, sorted by
+  their path relative to it."""
   if os.path.isdir(video):
-    paths = sorted(os.path.join(video, name) for name in os.listdir(video)
-                   if name.lower().endswith(VIDEO_EXTENSIONS)
-                   and os.path.isfile(os.path.join(video, name)))
+    paths = [path for path in video_io.files_under(video) if video_io.is_video(path)]
     if not paths:
-      raise InputError(f"--video={video}: the folder holds no video file (expected one of "
-                       f"{', '.join(VIDEO_EXTENSIONS)}).")
+      raise InputError(f"--video={video}: no video file in the folder or its sub-folders "
+                       f"(expected one of {', '.join(video_io.VIDEO_EXTENSIONS)}).")
     return paths
   if not os.path.exists(video):
     raise InputError(f"--video={video}: no such file or folder.")
@@ -293,11 +281,13 @@ SUMMARY_FIELDS = ("video", "fps", "frames", "seconds", "video_bpm", "median_wind
                   "windows", "error")
 
 
-def write_summary(rows: list[dict], path: str) -> None:
+def write_summary(rows: list[dict], path: str, relative_to: str) -> None:
+  """heart_rates.csv: one row per video, named by its path relative to the folder read."""
   with open(path, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
+      row = {**row, "video": os.path.relpath(row["video"], relative_to)}
       writer.writerow({k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in row.items()
                        if k in SUMMARY_FIELDS})
 
@@ -309,8 +299,11 @@ def run(video: str, reader, *, output: str | None, **options) -> tuple[list[dict
   out_dir = output or (video if folder else os.path.dirname(os.path.abspath(video)))
   rows = []
   for i, path in enumerate(paths, 1):
+    # A video in a sub-folder writes into the same sub-folder of the output folder.
+    video_out = (os.path.join(out_dir, os.path.dirname(os.path.relpath(path, video))) if folder
+                 else out_dir)
     try:
-      row = predict_video(path, reader, out_dir=out_dir, **options)
+      row = predict_video(path, reader, out_dir=video_out, **options)
     except InputError as e:
       if not folder:
         raise
@@ -321,8 +314,8 @@ def run(video: str, reader, *, output: str | None, **options) -> tuple[list[dict
     rows.append(row)
   if folder:
     summary = os.path.join(out_dir, "heart_rates.csv")
-    write_summary(rows, summary)
-    print_summary(rows)
+    write_summary(rows, summary, relative_to=video)
+    print_summary(rows, relative_to=video)
     print(f"Wrote {summary}.")
   return rows, 2 if any(row["error"] for row in rows) else 0
 
@@ -340,11 +333,11 @@ def print_video(row: dict, *, index: str = "", windows: bool = True) -> None:
   print(f"  Wrote {', '.join(row['written'])}.", flush=True)
 
 
-def print_summary(rows: list[dict]) -> None:
-  width = max(len(os.path.basename(row["video"])) for row in rows) + 2
+def print_summary(rows: list[dict], relative_to: str) -> None:
+  names = [os.path.relpath(row["video"], relative_to) for row in rows]
+  width = max(map(len, names)) + 2
   print(f"\n{'video':<{width}}{'seconds':>9}{'bpm (video)':>13}{'bpm (median)':>14}")
-  for row in rows:
-    name = os.path.basename(row["video"])
+  for name, row in zip(names, rows):
     if row["error"]:
       print(f"{name:<{width}}  error (see above)")
     else:

@@ -123,6 +123,31 @@ def test_a_folder_gives_one_row_per_video_and_names_the_bad_one(tmp_path, twelve
   assert rows[0]["error"] == rows[1]["error"] == ""
 
 
+def test_a_folder_is_searched_through_its_sub_folders(tmp_path, twelve_seconds):
+  """Videos one and two levels down (a dataset laid out per site and subject) are found; the
+  summary names them by relative path and each writes into its own sub-folder."""
+  folder = tmp_path / "study"
+  (folder / "site1" / "p01").mkdir(parents=True)
+  (folder / "site2").mkdir()
+  write_video(str(folder / "site1" / "p01" / "rest.avi"), twelve_seconds, "MJPG")
+  write_video(str(folder / "site2" / "rest.mp4"), face_frames(12.0, 108.0, seed=1), "mp4v")
+  rows, status = predict.run(str(folder), predict.ClassicReader("pos", 72), output=None,
+                             **classic())
+  assert status == 0 and len(rows) == 2
+  with open(folder / "heart_rates.csv") as f:
+    summary = list(csv.DictReader(f))
+  assert [r["video"] for r in summary] == ["site1/p01/rest.avi", "site2/rest.mp4"]
+  assert [abs(float(r["video_bpm"]) - bpm) <= BIN_BPM for r, bpm in zip(summary, (72, 108))] \
+      == [True, True]
+  assert os.path.exists(folder / "site1" / "p01" / "rest.heart_rate.csv")
+  assert os.path.exists(folder / "site2" / "rest.heart_rate.png")
+  empty = tmp_path / "empty" / "nested"
+  empty.mkdir(parents=True)
+  with pytest.raises(predict.InputError, match="no video file in the folder or its sub-folders"):
+    predict.run(str(tmp_path / "empty"), predict.ClassicReader("pos", 72), output=None,
+                **classic())
+
+
 def test_frames_resampled_to_another_rate():
   """60 → 30 fps keeps every other frame; 20 → 30 fps blends the two nearest frames."""
   frames = np.arange(12, dtype=np.uint8).reshape(12, 1, 1, 1) * 10

@@ -17,6 +17,7 @@ from simper_jax.data import rppg
 from simper_jax.data import scamps
 from simper_jax.data import synthetic_rppg as syn
 from simper_jax.data import ubfc_rppg
+from simper_jax.data import video as video_io
 
 BUILDERS = {"scamps": scamps.Scamps, "ubfc_rppg": ubfc_rppg.UbfcRppg, "pure": pure.Pure}
 SPEC = syn.SyntheticSpec(num_videos=5, num_frames=240, height=60, width=80)
@@ -78,11 +79,11 @@ def _ids(fmt):
 def test_face_crop_finds_the_face():
   frames, _, _ = syn.render_video(syn.SyntheticSpec(num_videos=1, num_frames=1, height=120,
                                                     width=200), 0)
-  top, bottom, left, right = rppg.face_box(frames[0], scale=1.0)
+  top, bottom, left, right = video_io.face_box(frames[0], scale=1.0)
   # The cartoon face is centred: the box is too, and much narrower than the frame.
   assert abs((left + right) / 2 - 100) < 10 and abs((top + bottom) / 2 - 60) < 12
   assert right - left < 120
-  assert rppg.face_box(np.full((120, 200, 3), 90, np.uint8)) is None  # no face, no box
+  assert video_io.face_box(np.full((120, 200, 3), 90, np.uint8)) is None  # no face, no box
 
 
 def test_scamps_axes_found_by_shape_and_csv_split(tmp_path):

@@ -3,6 +3,7 @@
 import concurrent.futures
 import dataclasses
 import hashlib
+import time
 from typing import Callable, Iterator
 
 import tensorflow_datasets as tfds
@@ -69,3 +70,34 @@ def prepare_in_threads(items: list, prepare: Callable, *, num_workers: int, on_b
     yield from zip(items, pool.map(guarded, items))
   finally:
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+def clips_of_videos(videos: list, make_clips: Callable, *, name: str, video_id: Callable,
+                    describe: Callable, clip_key: Callable, num_workers: int,
+                    on_bad: str) -> Iterator[tuple]:
+  """(key, example) of every clip of `videos`, each video made into its clips by
+  `make_clips(video)` in parallel threads (`prepare_in_threads`), with a progress line per
+  video ("[name] i/n id: k clips (s)") and, with `on_bad="skip"`, a line per video skipped and
+  a summary of them.
+
+  Raises:
+    DataError: no video gave a clip (naming `name`), or a bad video under `on_bad="fatal"`.
+  """
+  started, skipped, num_clips = time.time(), [], 0
+  prepared = prepare_in_threads(videos, make_clips, num_workers=num_workers, on_bad=on_bad,
+                                describe=describe)
+  for i, (video, result) in enumerate(prepared, 1):
+    if isinstance(result, str):
+      skipped.append(video_id(video))
+      print(f"[{name}] {i}/{len(videos)} skipped {result}", flush=True)
+      continue
+    for example in result:
+      yield clip_key(video, example), example
+    num_clips += len(result)
+    print(f"[{name}] {i}/{len(videos)} {video_id(video)}: {len(result)} clips "
+          f"({time.time() - started:.0f} s)", flush=True)
+  if not num_clips:
+    raise DataError(f"[{name}] no usable video ({len(skipped)} skipped).")
+  if skipped:
+    print(f"[{name}] skipped {len(skipped)} of {len(videos)} videos (on_bad_video='skip'): "
+          f"{', '.join(skipped)}", flush=True)

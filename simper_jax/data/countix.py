@@ -41,13 +41,13 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from simper_jax.data import common
+from simper_jax.data import video as video_io
 
 SPLIT_FILES = {"train": "countix_train.csv", "validation": "countix_val.csv",
                "test": "countix_test.csv"}
 REQUIRED_COLUMNS = ("video_id", "repetition_start", "repetition_end", "count")
 PLAIN_NAME_TIMES = ("youtube", "kinetics")
 MISSING_VIDEOS_FILE = "missing_videos.csv"
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
 # Annotation times are rounded and trimmed clips are often a few frames short of 10 s: a
 # segment may end this far past its video's last frame before the row counts as bad.
 TIME_TOLERANCE_S = 0.5
@@ -176,8 +176,8 @@ def index_videos(videos_dir: str) -> dict[str, list[VideoFile]]:
   """{video_id: its files} for every video in `videos_dir`, under either naming."""
   index = {}
   for name in sorted(os.listdir(videos_dir)):
-    stem, ext = os.path.splitext(name)
-    if ext.lower() not in VIDEO_EXTENSIONS:
+    stem, _ = os.path.splitext(name)
+    if not video_io.is_video(name):
       continue
     trimmed = _TRIMMED_NAME.match(stem)
     if trimmed:
@@ -225,9 +225,10 @@ def read_window(job: Job, *, num_frames: int, fps: float, image_size: int) -> di
   try:
     if not capture.isOpened():
       raise common.DataError(f"{job.path}: OpenCV cannot open it as a video.")
-    source_fps = capture.get(cv2.CAP_PROP_FPS)
-    if not source_fps or not math.isfinite(source_fps) or source_fps <= 0:
-      raise common.DataError(f"{job.path}: the file declares no frame rate.")
+    source_fps = video_io.declared_fps(capture, job.path)
+    if source_fps is None:
+      raise common.DataError(f"{job.path}: the file declares no frame rate (a raw stream "
+                             f"never does); remux it into a container (.mp4, .avi, .mkv).")
     span = num_frames / fps
     first_time = max(0.0, job.start - span)  # frames before this are never in a window
     last_time = job.end + span

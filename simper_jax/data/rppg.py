@@ -15,16 +15,14 @@ plain [0, 1] video.
 import abc
 import dataclasses
 import os
-import threading
-import time
 from typing import Callable, Iterable, Iterator
 
-import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
 from simper_jax import heart_rate as hr
 from simper_jax.data import common
+from simper_jax.data import video as video_io
 
 BAD_VIDEO_POLICIES = common.BAD_INPUT_POLICIES
 
@@ -84,65 +82,6 @@ class RawVideo:
   frames: Iterable[np.ndarray]
   fps: float
   ppg_at_frames: Callable[[int], np.ndarray]
-
-
-# ---------------------------------------------------------------------------------------------
-# Face crop and resize.
-# ---------------------------------------------------------------------------------------------
-_CASCADE = threading.local()  # CascadeClassifier is not safe to share between threads
-
-
-def _face_detector():
-  if not hasattr(_CASCADE, "detector"):
-    path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
-    detector = cv2.CascadeClassifier(path)
-    if detector.empty():
-      raise RuntimeError(f"OpenCV could not load its Haar cascade {path}; reinstall "
-                         f"opencv-python-headless<5 (OpenCV 5 no longer ships it).")
-    _CASCADE.detector = detector
-  return _CASCADE.detector
-
-
-def face_box(frame: np.ndarray, scale: float = 1.5):
-  """(top, bottom, left, right) of the largest face in an RGB frame, enlarged `scale`× about
-  its centre and clipped to the frame; None when no face is found."""
-  gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-  faces = _face_detector().detectMultiScale(gray, minSize=(30, 30))
-  if len(faces) == 0:
-    return None
-  x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-  cx, cy, half_w, half_h = x + w / 2, y + h / 2, scale * w / 2, scale * h / 2
-  height, width = frame.shape[:2]
-  return (max(0, round(cy - half_h)), min(height, round(cy + half_h)),
-          max(0, round(cx - half_w)), min(width, round(cx + half_w)))
-
-
-def video_chunks(capture: cv2.VideoCapture, size: int) -> Iterator[np.ndarray]:
-  """RGB uint8 frames [n ≤ size, H, W, 3] of an opened OpenCV capture, `size` at a time until
-  the stream ends (bounded memory for long videos; OpenCV decodes BGR); releases the capture
-  when exhausted or closed."""
-  try:
-    chunk = []
-    while True:
-      ok, frame = capture.read()
-      if not ok:
-        break
-      chunk.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-      if len(chunk) == size:
-        yield np.stack(chunk)
-        chunk = []
-    if chunk:
-      yield np.stack(chunk)
-  finally:
-    capture.release()
-
-
-def crop_resize(frames: np.ndarray, box, size: int) -> np.ndarray:
-  """[n, H, W, 3] uint8 -> [n, size, size, 3] uint8: crop to `box` (or keep all), INTER_AREA."""
-  if box is not None:
-    top, bottom, left, right = box
-    frames = frames[:, top:bottom, left:right]
-  return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
 
 
 def resample(values: np.ndarray, times: np.ndarray, new_times: np.ndarray) -> np.ndarray:
@@ -247,25 +186,10 @@ class RppgBuilder(common.Builder, abc.ABC):
 
   def _generate_examples(self, split: str, entries: list[VideoEntry]) -> Iterator:
     config = self.builder_config
-    start, skipped, num_clips = time.time(), [], 0
-    prepared = common.prepare_in_threads(entries, self.make_clips, num_workers=config.num_workers,
-                                         on_bad=config.on_bad_video, describe=lambda e: e.path)
-    for i, (entry, result) in enumerate(prepared, 1):
-      if isinstance(result, str):
-        skipped.append(entry.video_id)
-        print(f"[{self.name} {split}] {i}/{len(entries)} skipped {result}", flush=True)
-        continue
-      for example in result:
-        yield f"{entry.video_id}/{example['clip_index']:04d}", example
-      num_clips += len(result)
-      print(f"[{self.name} {split}] {i}/{len(entries)} {entry.video_id}: {len(result)} "
-            f"clips ({time.time() - start:.0f} s)", flush=True)
-    if not num_clips:
-      raise common.DataError(f"{self.DATASET}: no usable video in the {split!r} split "
-                             f"({len(skipped)} skipped).")
-    if skipped:
-      print(f"[{self.name} {split}] skipped {len(skipped)} of {len(entries)} videos: "
-            f"{', '.join(skipped)}", flush=True)
+    yield from common.clips_of_videos(
+        entries, self.make_clips, name=f"{self.name} {split}", video_id=lambda e: e.video_id,
+        describe=lambda e: e.path, clip_key=lambda e, ex: f"{e.video_id}/{ex['clip_index']:04d}",
+        num_workers=config.num_workers, on_bad=config.on_bad_video)
 
   def make_clips(self, entry: VideoEntry) -> list[dict]:
     """Reads, crops and resizes one video and cuts it into labelled clips."""
@@ -274,11 +198,11 @@ class RppgBuilder(common.Builder, abc.ABC):
     resized, box = [], None
     for i, chunk in enumerate(raw.frames):
       if i == 0 and config.face_crop:
-        box = face_box(chunk[0], config.face_box_scale)
+        box = video_io.face_box(chunk[0], config.face_box_scale)
         if box is None:
           print(f"[{self.name}] no face found in the first frame of {entry.path}; using the "
                 f"whole frame.", flush=True)
-      resized.append(crop_resize(chunk, box, config.image_size))
+      resized.append(video_io.crop_resize(chunk, box, config.image_size))
     num_frames = sum(len(c) for c in resized)
     clip_len = config.num_frames
     if num_frames < clip_len:

@@ -15,6 +15,7 @@ import numpy as np
 
 from simper_jax.data import common
 from simper_jax.data import rppg
+from simper_jax.data import video as video_io
 
 _FRAMES_PER_READ = 60
 
@@ -59,7 +60,7 @@ class UbfcRppg(rppg.RppgBuilder):
         return ppg
       return rppg.resample(ppg, timestamps - timestamps[0], np.arange(num_frames) / fps)
 
-    return rppg.RawVideo(frames=rppg.video_chunks(capture, _FRAMES_PER_READ), fps=fps,
+    return rppg.RawVideo(frames=video_io.video_chunks(capture, _FRAMES_PER_READ), fps=fps,
                          ppg_at_frames=ppg_at_frames)
 
 
