@@ -545,6 +545,29 @@ def format_table(results: dict, unit: str = "") -> str:
   return "\n".join(line(cells) for cells in [titles] + rows)
 
 
+# Per-clip fields written beside each prediction of an unlabelled evaluation, where the data
+# has them (video_folder does).
+UNLABELLED_KEYS = ("video_id", "clip_index", "start_s")
+
+
+def write_unlabelled_predictions(workdir: str, test: dict, *, fps: float, band, harmonic: int,
+                                 protocol: str, unit: str) -> str:
+  """workdir/predictions.csv: each test clip's FFT-readout frequency (Hz) and the same rate in
+  the label's unit (bpm for heart rate), with its video, place and start time."""
+  frequency = fft_frequency(test["signals"], fps, band, harmonic)
+  per_unit = LABEL_HZ.get(protocol) or 1.0
+  path = os.path.join(workdir, "predictions.csv")
+  columns = [k for k in UNLABELLED_KEYS if k in test]
+  with open(path + ".tmp", "w") as f:
+    f.write(",".join(columns + ["frequency_hz", f"rate_{unit or 'unit'}"]) + "\n")
+    for i, hz in enumerate(frequency):
+      cells = [test[k][i].decode() if isinstance(test[k][i], bytes) else str(test[k][i])
+               for k in columns]
+      f.write(",".join(cells + [f"{hz:.4f}", f"{hz / per_unit:.4f}"]) + "\n")
+  os.replace(path + ".tmp", path)
+  return path
+
+
 def write_results(workdir: str, payload: dict) -> tuple[str, str | None]:
   """Writes workdir/results.json; an existing one is first kept as results.previous.json.
 

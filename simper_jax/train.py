@@ -233,7 +233,7 @@ def use_compilation_cache(config) -> None:
 def check_feature_keys(config, builder) -> None:
   """The label and every per-clip field the evaluation reads exist in the prepared data."""
   features = sorted(builder.info.features.keys())
-  fields = [("data.label_key", config.data.label_key)] + [
+  fields = [("data.label_key", config.data.label_key)] * bool(config.data.label_key) + [
       ("eval.reference_keys", key) for key in config.eval.get("reference_keys", ())]
   for field, key in fields:
     if key not in features:
@@ -390,6 +390,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   """
   # --- Mesh and data ---------------------------------------------------------------------------
   devices = list(devices or jax.devices())
+  config = pipeline.with_label_key(config, log)
   check_config(config, len(devices))
   use_compilation_cache(config)
   mesh = sharding.make_mesh(config.get("mesh", DEFAULT_MESH), devices)
@@ -563,6 +564,7 @@ def _truncate_metrics(workdir: str, step: int) -> None:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
   """Trains (resuming if possible), then evaluates; results also go to workdir/results.json."""
+  config = pipeline.with_label_key(config, log)
   state, _, ctx = train(config, workdir, devices)
   return evaluate_encoder(config, workdir, ctx["model"],
                           {"params": state.params["encoder"],
@@ -581,12 +583,15 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   frequencies); fine-tuning for each of `eval.finetune_fractions`.
   """
   t0 = time.time()
-  keys = evaluate.feature_keys(config.eval)
+  labelled = bool(config.data.label_key)
+  keys = (evaluate.feature_keys(config.eval) if labelled else
+          tuple(k for k in evaluate.UNLABELLED_KEYS if k in sources["test"][0]))
   encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
-  log(f"\nEvaluating the encoder of step {step}: feature signals of the {len(sources['train'])} "
-      f"train and {len(sources['test'])} test clips ...")
+  splits = ("train", "test") if labelled else ("test",)  # no labels: nothing to fit
+  log(f"\nEvaluating the encoder of step {step}: feature signals of the "
+      + " and ".join(f"{len(sources[split])} {split}" for split in splits) + " clips ...")
   features = {}
-  for split in ("train", "test"):
+  for split in splits:
     batches = pipeline.eval_batches(sources[split], batch_size=config.eval.batch_size,
                                     label_key=config.data.label_key, keys=keys)
     # The classic methods need no training: only the test clips' colours are kept.
@@ -594,6 +599,9 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
         encode, batches, mean_rgb=split == "test" and bool(config.eval.get("classic_methods")))
   log(f"Computed the feature signals in {time.time() - t0:.0f} s (compilation included); "
       f"readouts ...")
+  if not labelled:
+    return unlabelled_evaluation(config, workdir, features["test"], step)
+  features, sources = labelled_only(features, sources, config.data.label_key)
   test_labels = features["test"]["label"]
   results, predictions = evaluate.evaluate_protocol(config.eval, config.data.fps,
                                                     features["train"], features["test"])
@@ -630,6 +638,45 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
             writer.add_scalar(f"eval/{readout}/{name}", value, step)
       writer.flush()
   return results
+
+
+def unlabelled_evaluation(config, workdir: str, test: dict, step: int) -> dict:
+  """Without labels no error can be computed: each test clip's FFT-readout rate goes to
+  workdir/predictions.csv, and results.json says so."""
+  e = config.eval
+  path = evaluate.write_unlabelled_predictions(
+      workdir, test, fps=config.data.fps, band=tuple(e.band),
+      harmonic=e.get("fft_harmonic") or 1, protocol=e.get("protocol", "frequency"),
+      unit=e.get("unit", ""))
+  log(f"\nNo labels (config.data.label_key is None: data.builder.labels=False, or no numeric "
+      f"labels.csv column nor signals/): no error can be computed. The FFT readout's rate "
+      f"of each of the {len(test['signals'])} test clips is in {path}; the linear probe, "
+      f"1-NN and fine-tuning need labels and are skipped.")
+  if jax.process_index() == 0:
+    written, replaced = evaluate.write_results(workdir, {
+        "step": step, "method": config.method, "label": None, "unit": e.get("unit", ""),
+        "fft_harmonic": e.get("fft_harmonic") or 1, "test": {},
+        "predictions": os.path.basename(path)})
+    log(f"Wrote {written}." + (f" {replaced}" if replaced else ""))
+  return {}
+
+
+def labelled_only(features: dict, sources: dict, label_key: str) -> tuple[dict, dict]:
+  """The clips with a label (not NaN) of each split's features and data source: a folder of
+  the user's videos may label some videos, or some segments, and not others (their clips
+  trained the self-supervised methods all the same)."""
+  kept = {split: np.isfinite(f["label"]) for split, f in features.items()}
+  if all(mask.all() for mask in kept.values()):
+    return features, sources
+  log("Unlabelled clips left out of the readouts: " + ", ".join(
+      f"{int((~mask).sum())} of {len(mask)} {split}" for split, mask in kept.items()) + ".")
+  for split, mask in kept.items():
+    if not mask.any():
+      raise errors.DataError(f"No {split} clip has a label {label_key!r}: nothing to fit or "
+                             f"score the readouts on (label more videos, or another split).")
+  return ({split: {k: v[kept[split]] for k, v in f.items()} for split, f in features.items()},
+          {**sources, **{split: pipeline.Subset(sources[split], np.flatnonzero(mask))
+                         for split, mask in kept.items()}})
 
 
 def draw_figures(config, workdir: str, test: dict, predictions: dict, harmonic: int,
@@ -675,6 +722,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   fields may differ), so that results.json always describes the run in config.json.
   """
   devices = jax.devices()
+  config = pipeline.with_label_key(config, log)
   check_config(config, len(devices))
   use_compilation_cache(config)
   mesh = sharding.make_mesh(config.get("mesh", DEFAULT_MESH), devices)

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import queue
+import shutil
 import threading
 import time
 from typing import Iterator
@@ -29,9 +30,11 @@ DATASETS = {"rotating_digits": ("simper_jax.data.rotating_digits", "RotatingDigi
             "ubfc_rppg": ("simper_jax.data.ubfc_rppg", "UbfcRppg"),
             "pure": ("simper_jax.data.pure", "Pure"),
             "countix": ("simper_jax.data.countix", "Countix"),
-            "lst": ("simper_jax.data.lst", "Lst")}
+            "lst": ("simper_jax.data.lst", "Lst"),
+            "video_folder": ("simper_jax.data.video_folder", "VideoFolder")}
 # Colour channels of each dataset's clips, for code that needs shapes without preparing data.
-CHANNELS = {"rotating_digits": 1, "scamps": 3, "ubfc_rppg": 3, "pure": 3, "countix": 3, "lst": 1}
+CHANNELS = {"rotating_digits": 1, "scamps": 3, "ubfc_rppg": 3, "pure": 3, "countix": 3, "lst": 1,
+            "video_folder": 3}
 # Builder fields giving the clips' frames and side, where a dataset names them differently.
 _SHAPE_FIELDS = {"lst": ("window_hours", "tile_size")}
 # The module that writes each dataset's `config.data.synthetic` files in its real on-disk
@@ -40,7 +43,8 @@ SYNTHETIC = {"scamps": "simper_jax.data.synthetic_rppg",
              "ubfc_rppg": "simper_jax.data.synthetic_rppg",
              "pure": "simper_jax.data.synthetic_rppg",
              "countix": "simper_jax.data.synthetic_countix",
-             "lst": "simper_jax.data.synthetic_lst"}
+             "lst": "simper_jax.data.synthetic_lst",
+             "video_folder": "simper_jax.data.synthetic_video_folder"}
 
 
 def clip_frames_field(data_config) -> str:
@@ -76,19 +80,54 @@ def get_builder(data_config, log=None) -> tfds.core.DatasetBuilder:
   Nothing is downloaded: inputs that a user must supply are read from `manual_dir` (default
   `<data_dir>/downloads/manual/<dataset name>`). With `config.data.synthetic` set, files in
   the dataset's real format are generated into a temporary directory and read from there.
-  `log(message)` is told when preparation starts and how long it took.
+  A builder of the user's own folder (video_folder) prepares again when the folder changed.
+  `log(message)` is told when preparation starts, why, and how long it took.
 
   Raises:
     DataError: prepared files that are missing or damaged (named, with how to redo them).
   """
   log = log or (lambda message: None)
+  # Process 0 prepares first while the others wait, so hosts sharing data_dir (a bucket, NFS)
+  # never write the same files at once. The others then build their builder, which reads the
+  # split sizes from the prepared files; a host with its own local data_dir finds it empty
+  # and prepares its own copy (the same deterministic files).
+  barrier = lambda: multihost_utils.sync_global_devices(f"prepared {data_config.name}")
+  if jax.process_index() > 0:
+    barrier()
+  make, manual_dir, synthetic_writer, spec = _recipe(data_config, log)
+  builder = make()
+  stale = builder.is_prepared() and hasattr(builder, "stale_reason") and builder.stale_reason()
+  if stale:
+    log(f"{manual_dir} changed since it was prepared ({stale}): preparing it again.")
+    shutil.rmtree(os.fspath(builder.data_dir))
+    builder = make()
+  if not builder.is_prepared():
+    log(f"Preparing {data_config.name} ({builder.builder_config.name}) in {builder.data_dir}; "
+        f"once, later runs read it from there ...")
+    started = time.time()
+    tfds.disable_progress_bar()  # tqdm's cursor codes garble the log; we print our own lines
+    _prepare(builder, data_config.name, manual_dir, synthetic_writer, spec)
+    log(f"Prepared {data_config.name} in {time.time() - started:.0f} s: "
+        + ", ".join(f"{split.num_examples} {name}"
+                    for name, split in builder.info.splits.items()) + " clips.")
+  check_prepared(builder)
+  if jax.process_index() == 0 and jax.process_count() > 1:
+    barrier()
+  return builder
+
+
+def _recipe(data_config, log):
+  """(make() -> the builder, manual_dir, the synthetic writer or None, its spec) of
+  `config.data`; writes a synthetic user-style folder (video_folder) if it is asked for and
+  not yet there."""
   if data_config.name not in DATASETS:
     raise errors.ConfigError(f"Unknown dataset config.data.name={data_config.name!r}; "
                              f"expected one of {sorted(DATASETS)}.")
   module_name, class_name = DATASETS[data_config.name]
   module = importlib.import_module(module_name)
+  data_dir = os.path.expanduser(data_config.data_dir or "~/tensorflow_datasets")
   builder_fields = data_config.builder.to_dict()
-  synthetic = data_config.get("synthetic")
+  synthetic, manual_dir = data_config.get("synthetic"), manual_dir_of(data_config)
   spec = synthetic_writer = None
   if synthetic is not None:
     if data_config.name not in SYNTHETIC:
@@ -100,29 +139,34 @@ def get_builder(data_config, log=None) -> tfds.core.DatasetBuilder:
     # user's real data (or with each other).
     builder_fields["source"] = "synthetic-" + ",".join(
         f"{k}={v}" for k, v in dataclasses.asdict(spec).items())
-  data_dir = os.path.expanduser(data_config.data_dir or "~/tensorflow_datasets")
-  # Process 0 prepares first while the others wait, so hosts sharing data_dir (a bucket, NFS)
-  # never write the same files at once. The others then build their builder, which reads the
-  # split sizes from the prepared files; a host with its own local data_dir finds it empty
-  # and prepares its own copy (the same deterministic files).
-  barrier = lambda: multihost_utils.sync_global_devices(f"prepared {data_config.name}")
-  if jax.process_index() > 0:
-    barrier()
-  builder = getattr(module, class_name)(config=module.make_config(**builder_fields),
-                                        data_dir=data_dir, file_format="array_record")
-  if not builder.is_prepared():
-    log(f"Preparing {data_config.name} ({builder.builder_config.name}) in {builder.data_dir}; "
-        f"once, later runs read it from there ...")
-    started = time.time()
-    tfds.disable_progress_bar()  # tqdm's cursor codes garble the log; we print our own lines
-    _prepare(builder, data_config, data_dir, synthetic_writer, spec)
-    log(f"Prepared {data_config.name} in {time.time() - started:.0f} s: "
-        + ", ".join(f"{split.num_examples} {name}"
-                    for name, split in builder.info.splits.items()) + " clips.")
-  check_prepared(builder)
-  if jax.process_index() == 0 and jax.process_count() > 1:
-    barrier()
-  return builder
+  if hasattr(module, "source_of"):
+    # A builder of the user's own folder (video_folder) is named by the folder, which it also
+    # reads to know its label columns. Its synthetic set is such a folder, written once under
+    # data_dir and then read like the user's.
+    if synthetic_writer is not None:
+      manual_dir = synthetic_writer.ensure_folder(data_dir, spec, log)
+      synthetic_writer = None
+    builder_fields["source"] = module.source_of(manual_dir)
+  make = lambda: getattr(module, class_name)(config=module.make_config(**builder_fields),
+                                             data_dir=data_dir, file_format="array_record")
+  return make, manual_dir, synthetic_writer, spec
+
+
+def with_label_key(config, log=None):
+  """`config`, or a copy with `data.label_key` filled in where it is None and the dataset
+  names a default (video_folder: the only numeric labels.csv column, else heart_rate from
+  signals/): called before the workdir's config is compared, so a resumed run compares the
+  label it trained on. Reads the folder's label files only; prepares nothing."""
+  if config.data.get("label_key") is not None:
+    return config
+  make, _, _, _ = _recipe(config.data, log or (lambda message: None))
+  builder = make()
+  default = builder.default_label_key() if hasattr(builder, "default_label_key") else None
+  if default is None:
+    return config
+  resolved = config.copy_and_resolve_references()
+  resolved.data.label_key = default
+  return resolved
 
 
 def check_prepared(builder: tfds.core.DatasetBuilder) -> None:
@@ -149,14 +193,20 @@ def check_prepared(builder: tfds.core.DatasetBuilder) -> None:
             f"{builder.data_dir} and run again to prepare it anew.")
 
 
-def _prepare(builder, data_config, data_dir: str, synthetic_writer, synthetic_spec) -> None:
+def manual_dir_of(data_config) -> str:
+  """Where the user's files are: config.data.manual_dir, else TFDS's
+  <data_dir>/downloads/manual/<dataset name>."""
+  data_dir = os.path.expanduser(data_config.data_dir or "~/tensorflow_datasets")
+  return os.path.expanduser(data_config.manual_dir or os.path.join(
+      data_dir, "downloads", "manual", data_config.name))
+
+
+def _prepare(builder, name: str, manual_dir: str, synthetic_writer, synthetic_spec) -> None:
   """Writes the builder's files (generated ones by `synthetic_writer` when a synthetic set is
   asked for, else from manual_dir)."""
   if synthetic_writer is not None:
-    synthetic_writer.prepare(builder, data_config.name, synthetic_spec)
+    synthetic_writer.prepare(builder, name, synthetic_spec)
     return
-  manual_dir = os.path.expanduser(data_config.manual_dir or os.path.join(
-      data_dir, "downloads", "manual", data_config.name))
   if hasattr(builder, "check_manual_dir"):
     builder.check_manual_dir(manual_dir)  # a clear error before TFDS starts anything
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
@@ -218,10 +268,13 @@ def label_stats(source, label_key: str, seed: int, max_examples: int = 512) -> d
   return {"label_mean": float(labels.mean()), "label_std": float(labels.std()) or 1.0}
 
 
-def _stack_batch(examples: list, label_key: str) -> dict:
-  """Examples -> {'video': uint8 [b, T, H, W, C], 'label': f32 [b]}."""
+def _stack_batch(examples: list, label_key: str | None) -> dict:
+  """Examples -> {'video': uint8 [b, T, H, W, C], 'label': f32 [b]} (NaN without a label_key:
+  an unlabelled folder)."""
   stack = lambda key, dtype: np.asarray(np.stack([example[key] for example in examples]), dtype)
-  return {"video": stack("video", np.uint8), "label": stack(label_key, np.float32)}
+  labels = (stack(label_key, np.float32) if label_key
+            else np.full(len(examples), np.nan, np.float32))
+  return {"video": stack("video", np.uint8), "label": labels}
 
 
 def _read_examples(source, indices) -> list:
