@@ -64,7 +64,9 @@ def test_evaluation_compiles_once_per_encoder_not_once_per_variables():
   import jax  # pylint: disable=g-import-not-at-top
   from simper_jax import finetune, sharding  # pylint: disable=g-import-not-at-top
   from simper_jax.models import featurizer3d  # pylint: disable=g-import-not-at-top
-  module = featurizer3d.Model(widths=(2,), temporal_kernel=3)
+  # A module no other test builds: the jitted functions are cached per module for the whole
+  # test process, and another test's encoder of the same module would count here.
+  module = featurizer3d.Model(widths=(3,), temporal_kernel=3)
   video = np.random.default_rng(0).integers(0, 255, (8, 6, 8, 8, 1), dtype=np.uint8)
   first = module.init(jax.random.key(0), video[:1].astype(np.float32))
   second = module.init(jax.random.key(1), video[:1].astype(np.float32))
