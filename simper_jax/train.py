@@ -405,8 +405,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   data_fraction = config.data.get("train_fraction", 1.0)
   sources = pipeline.with_train_fraction(builder.as_data_source(), data_fraction, config.seed)
   method_fraction = methods.train_fraction(config)  # the supervised reference's label_fraction
-  train_source = (sources["train"] if method_fraction == 1 else
-                  pipeline.Subset.of_fraction(sources["train"], method_fraction, config.seed))
+  train_source = sources["train"]
+  if methods.needs_labels(config) and getattr(builder, "PARTLY_LABELLED", False):
+    # A user's folder may label some clips only: a method that trains on labels reads those.
+    train_source = pipeline.labelled(train_source, config.data.label_key, log)
+  if method_fraction < 1:
+    train_source = pipeline.Subset.of_fraction(train_source, method_fraction, config.seed)
   fraction = data_fraction * method_fraction
   data_iterator = pipeline.train_iterator(
       train_source, global_batch_size=config.batch_size, seed=config.seed,

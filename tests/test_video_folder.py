@@ -419,6 +419,17 @@ def test_tiny_labelled_and_unlabelled_runs(tmp_path, capsys):
   assert all(0.5 <= float(r["frequency_hz"]) <= 4.0 for r in rows)  # inside eval.band
 
 
+def test_the_supervised_reference_trains_on_the_labelled_clips_only(tmp_path, capsys):
+  config = videos.get_config("tiny")
+  config.data.data_dir = str(tmp_path / "tfds")
+  config.method = "supervised"
+  _, history, _ = train.train(config, str(tmp_path / "run"))
+  out = capsys.readouterr().out
+  assert "6 of 24 training clips have no 'rate_hz': this method trains on the other 18." in out
+  assert "Data: 18 training clips" in out
+  assert all(np.isfinite(loss) for _, loss in history)
+
+
 def test_tiny_heart_rate_run_reads_the_signals_and_predict_reads_its_encoder(tmp_path):
   from simper_jax import predict  # pylint: disable=g-import-not-at-top
   config = videos.get_config("tiny,heart_rate")

@@ -238,6 +238,22 @@ def with_train_fraction(sources: dict, fraction: float, seed: int) -> dict:
   return {**sources, "train": Subset.of_fraction(sources["train"], fraction, seed)}
 
 
+def labelled(source, label_key: str, log=None):
+  """The examples of `source` whose `label_key` is a number (not NaN), in order; `source`
+  itself when all are. Reads every example once."""
+  labels = np.array([float(source[i][label_key]) for i in range(len(source))])
+  finite = np.isfinite(labels)
+  if finite.all():
+    return source
+  if not finite.any():
+    raise errors.DataError(f"No training clip has a label {label_key!r}; this method trains "
+                           f"on labels.")
+  if log:
+    log(f"{int((~finite).sum())} of {len(labels)} training clips have no {label_key!r}: this "
+        f"method trains on the other {int(finite.sum())}.")
+  return Subset(source, np.flatnonzero(finite))
+
+
 class Subset:
   """A random-access view of some examples of a data source, in their original order."""
 

@@ -481,6 +481,7 @@ class VideoFolder(common.Builder):
   RELEASE_NOTES = {"1.0.0": "First release."}
   BUILDER_CONFIGS = [VideoFolderConfig(name="default")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = LAYOUT
+  PARTLY_LABELLED = True  # some clips may have no label (NaN): see train.train
 
   # --- What the folder says, read once per builder -----------------------------------------
   def _folder_files(self):
