@@ -400,6 +400,7 @@ def test_the_command_line_names_a_missing_folder_and_exits_2(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # End to end.
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow  # whole runs: train, evaluate, write results
 def test_tiny_labelled_and_unlabelled_runs(tmp_path, capsys):
   config = videos.get_config("tiny")
   config.data.data_dir = str(tmp_path / "tfds")
@@ -419,6 +420,7 @@ def test_tiny_labelled_and_unlabelled_runs(tmp_path, capsys):
   assert all(0.5 <= float(r["frequency_hz"]) <= 4.0 for r in rows)  # inside eval.band
 
 
+@pytest.mark.slow  # whole runs: train, evaluate, write results
 def test_the_supervised_reference_trains_on_the_labelled_clips_only(tmp_path, capsys):
   config = videos.get_config("tiny")
   config.data.data_dir = str(tmp_path / "tfds")
@@ -430,6 +432,7 @@ def test_the_supervised_reference_trains_on_the_labelled_clips_only(tmp_path, ca
   assert all(np.isfinite(loss) for _, loss in history)
 
 
+@pytest.mark.slow  # whole runs: train, evaluate, write results
 def test_tiny_heart_rate_run_reads_the_signals_and_predict_reads_its_encoder(tmp_path):
   from simper_jax import predict  # pylint: disable=g-import-not-at-top
   config = videos.get_config("tiny,heart_rate")
