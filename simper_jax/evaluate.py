@@ -550,20 +550,42 @@ def format_table(results: dict, unit: str = "") -> str:
 UNLABELLED_KEYS = ("video_id", "clip_index", "start_s")
 
 
-def write_unlabelled_predictions(workdir: str, test: dict, *, fps: float, band, harmonic: int,
-                                 protocol: str, unit: str) -> str:
-  """workdir/predictions.csv: each test clip's FFT-readout frequency (Hz) and the same rate in
-  the label's unit (bpm for heart rate), with its video, place and start time."""
+def unlabelled_predictions(test: dict, *, fps: float, band, harmonic: int, protocol: str,
+                           unit: str):
+  """What can be said without labels: the FFT readout's rate of each test clip, and of each
+  video (the median over its clips: robust to a few clips read at a harmonic).
+
+  Args:
+    test: `compute_features` output: 'signals' [N, L] and the UNLABELLED_KEYS it has.
+
+  Returns:
+    (by_clip, by_video) pandas DataFrames: by_clip has the UNLABELLED_KEYS, `frequency_hz` and
+    `rate_<unit>` (the same rate in the label's unit: bpm for heart rate); by_video (only with
+    'video_id', else empty) has `video_id`, `clips`, `frequency_hz` (median), `min_hz`,
+    `max_hz` and `rate_<unit>`.
+  """
+  import pandas as pd  # pylint: disable=g-import-not-at-top  (only unlabelled runs need it)
   frequency = fft_frequency(test["signals"], fps, band, harmonic)
+  rate_column = f"rate_{unit or 'unit'}"
   per_unit = LABEL_HZ.get(protocol) or 1.0
-  path = os.path.join(workdir, "predictions.csv")
-  columns = [k for k in UNLABELLED_KEYS if k in test]
-  with open(path + ".tmp", "w") as f:
-    f.write(",".join(columns + ["frequency_hz", f"rate_{unit or 'unit'}"]) + "\n")
-    for i, hz in enumerate(frequency):
-      cells = [test[k][i].decode() if isinstance(test[k][i], bytes) else str(test[k][i])
-               for k in columns]
-      f.write(",".join(cells + [f"{hz:.4f}", f"{hz / per_unit:.4f}"]) + "\n")
+  text = lambda values: [v.decode() if isinstance(v, bytes) else v for v in values]
+  by_clip = pd.DataFrame({k: text(np.asarray(test[k]).tolist()) for k in UNLABELLED_KEYS
+                          if k in test})
+  by_clip["frequency_hz"] = np.round(frequency, 4)
+  by_clip[rate_column] = np.round(frequency / per_unit, 4)
+  if "video_id" not in by_clip:
+    return by_clip, pd.DataFrame()
+  by_video = by_clip.groupby("video_id", sort=True).agg(
+      clips=("frequency_hz", "size"), frequency_hz=("frequency_hz", "median"),
+      min_hz=("frequency_hz", "min"), max_hz=("frequency_hz", "max")).reset_index()
+  by_video[rate_column] = np.round(by_video["frequency_hz"] / per_unit, 4)
+  return by_clip, by_video
+
+
+def write_csv(workdir: str, name: str, table) -> str:
+  """workdir/name from a DataFrame, written whole or not at all (a temporary file renamed)."""
+  path = os.path.join(workdir, name)
+  table.to_csv(path + ".tmp", index=False)
   os.replace(path + ".tmp", path)
   return path
 

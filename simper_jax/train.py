@@ -646,21 +646,35 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
 
 def unlabelled_evaluation(config, workdir: str, test: dict, step: int) -> dict:
   """Without labels no error can be computed: each test clip's FFT-readout rate goes to
-  workdir/predictions.csv, and results.json says so."""
+  workdir/predictions.csv, each video's to predictions_by_video.csv (printed), the spectra to
+  workdir/figures, and results.json says so."""
   e = config.eval
-  path = evaluate.write_unlabelled_predictions(
-      workdir, test, fps=config.data.fps, band=tuple(e.band),
-      harmonic=e.get("fft_harmonic") or 1, protocol=e.get("protocol", "frequency"),
-      unit=e.get("unit", ""))
+  unit = e.get("unit", "")
+  by_clip, by_video = evaluate.unlabelled_predictions(
+      test, fps=config.data.fps, band=tuple(e.band), harmonic=e.get("fft_harmonic") or 1,
+      protocol=e.get("protocol", "frequency"), unit=unit)
   log(f"\nNo labels (config.data.label_key is None: data.builder.labels=False, or no numeric "
-      f"labels.csv column nor signals/): no error can be computed. The FFT readout's rate "
-      f"of each of the {len(test['signals'])} test clips is in {path}; the linear probe, "
-      f"1-NN and fine-tuning need labels and are skipped.")
+      f"labels.csv column nor signals/): no error can be computed. The linear probe, 1-NN and "
+      f"fine-tuning need labels and are skipped. The FFT readout's rate of each test video "
+      f"(the median over its clips):\n{by_video.head(20).to_string(index=False)}"
+      + (f"\n… {len(by_video) - 20} more." if len(by_video) > 20 else ""))
   if jax.process_index() == 0:
+    paths = [evaluate.write_csv(workdir, "predictions.csv", by_clip),
+             evaluate.write_csv(workdir, "predictions_by_video.csv", by_video)]
+    log(f"Wrote {paths[0]} ({len(by_clip)} test clips) and {paths[1]} ({len(by_video)} "
+        f"videos).")
+    if e.get("figures", True):
+      out_dir = os.path.join(workdir, "figures")
+      written = [figures.spectra(test["signals"], None, config.data.fps, out_dir,
+                                 harmonic=e.get("fft_harmonic") or 1)[0]]
+      metrics_path = os.path.join(workdir, "metrics.jsonl")
+      if os.path.exists(metrics_path) and os.path.getsize(metrics_path):
+        written.append(figures.training_curves(metrics_path, out_dir)[0])
+      log(f"Drew {len(written)} figures into {out_dir}.")
     written, replaced = evaluate.write_results(workdir, {
         "step": step, "method": config.method, "label": None, "unit": e.get("unit", ""),
         "fft_harmonic": e.get("fft_harmonic") or 1, "test": {},
-        "predictions": os.path.basename(path)})
+        "predictions": "predictions.csv", "predictions_by_video": "predictions_by_video.csv"})
     log(f"Wrote {written}." + (f" {replaced}" if replaced else ""))
   return {}
 

@@ -42,6 +42,7 @@ def test_training_fractions_are_nested_and_drawn_by_the_seed():
   assert list(cut["train"].indices) == sorted(pipeline.fraction_indices(20, 0.25, 0)[0])
 
 
+@pytest.mark.slow  # four tiny runs through the loop
 def test_train_fraction_cuts_pretraining_and_readouts_and_composes_with_label_fraction(
     data_dir, tmp_path, capsys):
   config = tiny_config(data_dir, num_steps=1, **{"data.train_fraction": 0.5})

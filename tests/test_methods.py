@@ -217,7 +217,9 @@ def test_heart_rate_per_video_uses_each_videos_own_frame_rate():
 # ---------------------------------------------------------------------------------------------
 # Through the loop.
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", methods.METHODS)
+# SimPer's run stays in the quick set (-m "not slow"); the other methods' are slow.
+@pytest.mark.parametrize("method", [m if m == "simper" else pytest.param(m, marks=pytest.mark.slow)
+                                    for m in methods.METHODS])
 def test_each_method_end_to_end_and_load_encoder_returns_only_the_encoder(method, data_dir,
                                                                            tmp_path):
   workdir = str(tmp_path / method)
@@ -311,6 +313,7 @@ def test_a_checkpoint_from_before_methods_loads_but_does_not_resume(data_dir, tm
     train.train(tiny_config(data_dir, num_steps=6), workdir)
 
 
+@pytest.mark.slow  # a run through the loop
 def test_moco_with_gradient_accumulation_enqueues_every_key_of_the_batch(data_dir, tmp_path):
   # 2 micro-batches of 4 on 4 devices: the keys of both go into the queue, in example order.
   config = tiny_config(data_dir, method="moco", num_steps=1, grad_accum_steps=2)

@@ -253,6 +253,7 @@ def test_a_frame_rate_the_backend_does_not_know_needs_fps(tmp_path, twelve_secon
   assert status == 0 and abs(row["video_bpm"] - BPM) <= BIN_BPM
 
 
+@pytest.mark.slow  # reads the shared tiny SCAMPS run, a whole run to prepare
 def test_the_encoder_of_a_trained_run_reads_the_video(tmp_path, twelve_seconds, tiny_scamps_run):
   """A tiny SCAMPS run (3 steps: its rates are not the point), then predict with its encoder:
   clips of the run's 60 frames at 12², windows from the concatenated feature signal."""

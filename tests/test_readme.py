@@ -88,6 +88,7 @@ def readme_workdirs(tiny_run, scamps_data_dir, tmp_path_factory):
   return root
 
 
+@pytest.mark.slow  # reads the shared tiny runs (RotatingDigits and SCAMPS)
 @pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
 def test_python_block_runs(index, readme_workdirs, monkeypatch, capsys):
   monkeypatch.chdir(readme_workdirs)

@@ -17,6 +17,7 @@ def tiny_config(data_dir):
   return config
 
 
+@pytest.mark.slow  # a whole run
 def test_tiny_synthetic_scamps_run_end_to_end(tiny_scamps_run):
   workdir, results = tiny_scamps_run.workdir, tiny_scamps_run.results
   classic = {"green", "ica", "chrom", "pos", "lgi", "pbv", "omit"}

@@ -411,13 +411,52 @@ def test_tiny_labelled_and_unlabelled_runs(tmp_path, capsys):
   with open(tmp_path / "labelled" / "config.json") as f:
     assert json.load(f)["data"]["label_key"] == "rate_hz"  # resolved, so a resume compares it
   config.data.builder.labels = False
+  config.eval.figures = True
   assert train.train_and_evaluate(config, str(tmp_path / "unlabelled")) == {}
-  assert "No labels (config.data.label_key is None" in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert "No labels (config.data.label_key is None" in out
+  assert "the median over its clips" in out and "site_a/p01/rest0" in out  # the video table
   with open(tmp_path / "unlabelled" / "predictions.csv") as f:
     rows = list(csv.DictReader(f))
   assert rows and set(rows[0]) == {"video_id", "clip_index", "start_s", "frequency_hz",
                                    "rate_Hz"}
   assert all(0.5 <= float(r["frequency_hz"]) <= 4.0 for r in rows)  # inside eval.band
+  with open(tmp_path / "unlabelled" / "predictions_by_video.csv") as f:
+    videos_read = list(csv.DictReader(f))
+  assert sorted(r["video_id"] for r in videos_read) == sorted({r["video_id"] for r in rows})
+  assert sum(int(r["clips"]) for r in videos_read) == len(rows)
+  assert os.path.exists(tmp_path / "unlabelled" / "figures" / "spectra.png")
+  with open(tmp_path / "unlabelled" / "results.json") as f:
+    assert json.load(f)["label"] is None
+  config.method = "supervised"
+  with pytest.raises(errors.ConfigError, match="label_key=None: the supervised method trains "
+                                                "on labels"):
+    train.train(config, str(tmp_path / "supervised_unlabelled"))
+
+
+def test_unlabelled_predictions_per_clip_and_per_video():
+  from simper_jax import evaluate  # pylint: disable=g-import-not-at-top
+  fps, t = 10.0, np.arange(40) / 10.0
+  # Video "a": three clips at 1 Hz and one read at its harmonic (2 Hz): the median says 1 Hz.
+  rates = {"a": [1.0, 1.0, 2.0, 1.0], "b": [1.5, 1.5]}
+  signals, ids, index = [], [], []
+  for vid, clip_rates in rates.items():
+    for k, rate in enumerate(clip_rates):
+      signals.append(np.sin(2 * np.pi * rate * t))
+      ids.append(vid.encode())
+      index.append(k)
+  test = {"signals": np.stack(signals), "video_id": np.array(ids, object),
+          "clip_index": np.array(index), "start_s": np.array(index) * 4.0}
+  by_clip, by_video = evaluate.unlabelled_predictions(
+      test, fps=fps, band=(0.5, 3.0), harmonic=1, protocol="heart_rate", unit="bpm")
+  assert list(by_clip.columns) == ["video_id", "clip_index", "start_s", "frequency_hz",
+                                   "rate_bpm"]
+  np.testing.assert_allclose(by_clip["frequency_hz"], [1, 1, 2, 1, 1.5, 1.5], atol=0.05)
+  assert by_video["video_id"].tolist() == ["a", "b"]
+  assert by_video["clips"].tolist() == [4, 2]
+  np.testing.assert_allclose(by_video["frequency_hz"], [1.0, 1.5], atol=0.05)
+  np.testing.assert_allclose(by_video["rate_bpm"], [60, 90], atol=3)
+  np.testing.assert_allclose(by_video["max_hz"], [2.0, 1.5], atol=0.05)
 
 
 @pytest.mark.slow  # whole runs: train, evaluate, write results
