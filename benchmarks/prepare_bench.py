@@ -1,6 +1,7 @@
 """What preparing a dataset costs: seconds per video (or per map) and bytes per example on disk.
 
-    python benchmarks/prepare_bench.py [--formats=scamps,ubfc_rppg,pure,countix,lst] [--videos=2]
+    python benchmarks/prepare_bench.py [--formats=scamps,ubfc_rppg,pure,countix,lst,video_folder]
+                                       [--videos=2]
 
 Writes `--videos` synthetic videos per format at the real datasets' resolution and length
 (SCAMPS: 240×240 Xsub, 600 frames; UBFC-rPPG: 640×480 vid.avi, 1 min; PURE: 640×480 PNGs,
@@ -13,7 +14,16 @@ Countix: `--videos` synthetic 10-s Kinetics-like clips at 640×360, 30 fps (two 
 each, both file namings), prepared with the default config (64 frames at 10 fps, 112×112).
 LST: 90 days of hourly 128×192 maps in ERA5's packed-int16 NetCDF layout, two files, prepared
 with the default config (16×16 tiles, 72-h windows every 24 h).
+
+video_folder (your own videos): `--videos` synthetic videos (at least 4) of 30 s at 640×480,
+in the synthetic folder's four containers and frame rates (MJPG, MPEG-4, FFV1; 24–60 fps),
+prepared with configs/videos.py's default fields (15 fps, centre crop, 32×32, 6-s clips) with
+1 and `--workers` threads — beside OpenCV's bare decode of the same files (every frame read,
+nothing else) with as many threads, in the same run: the decode is the physical limit of
+preparing, and the ratio says what cropping, resampling and writing add.
 """
+
+import concurrent.futures
 
 import os
 import tempfile
@@ -21,14 +31,15 @@ import time
 
 from absl import app
 from absl import flags
+import cv2
 import tensorflow_datasets as tfds
 
 from simper_jax.data import pipeline
 from simper_jax.data import rppg
 from simper_jax.data import synthetic_rppg as syn
 
-_FORMATS = flags.DEFINE_list("formats", ["scamps", "ubfc_rppg", "pure", "countix", "lst"],
-                             "Formats to time.")
+_FORMATS = flags.DEFINE_list("formats", ["scamps", "ubfc_rppg", "pure", "countix", "lst",
+                                         "video_folder"], "Formats to time.")
 _VIDEOS = flags.DEFINE_integer("videos", 2, "Videos per format (at least enough for a train "
                                 "and a test split: 5 SCAMPS, 2 UBFC, 3 PURE).")
 _WORKERS = flags.DEFINE_integer("workers", 2, "Preparation threads.")
@@ -42,6 +53,9 @@ REAL_SIZE = {"scamps": dict(num_frames=600, height=240, width=240),
 def main(_):
   tfds.disable_progress_bar()  # our own lines below say what was measured
   for fmt in _FORMATS.value:
+    if fmt == "video_folder":
+      _bench_video_folder()
+      continue
     if fmt in OTHER_FORMATS:
       _bench_other(fmt)
       continue
@@ -113,6 +127,55 @@ def _bench_other(fmt: str) -> None:
         f"{prepared:.0f} s in all\n"
         f"  on disk  {output_bytes / num_examples / 1e6:6.3f} MB/example ({num_examples} "
         f"examples of {shape})", flush=True)
+
+
+def _bare_decode(path: str) -> int:
+  """Frames in `path`, every one decoded by OpenCV and dropped: the least any reader does."""
+  capture, frames = cv2.VideoCapture(path), 0
+  while capture.grab() and capture.retrieve()[0]:
+    frames += 1
+  capture.release()
+  return frames
+
+
+def _bench_video_folder() -> None:
+  """Times the video_folder builder (configs/videos.py's defaults) beside the bare decode."""
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from configs import videos  # pylint: disable=g-import-not-at-top
+  from simper_jax.data import synthetic_video_folder as syn_folder  # pylint: disable=g-import-not-at-top
+  from simper_jax.data import video_folder  # pylint: disable=g-import-not-at-top
+  spec = syn_folder.SyntheticSpec(num_videos=max(_VIDEOS.value, 4), seconds=30.0, height=480,
+                                  width=640)
+  fields = {k: v for k, v in videos.get_config().data.builder.to_dict().items()
+            if k in video_folder.VideoFolderConfig.__dataclass_fields__}
+  with tempfile.TemporaryDirectory() as tmp:
+    manual = os.path.join(tmp, "manual")
+    start = time.perf_counter()
+    truth = syn_folder.write(manual, spec)
+    generated = time.perf_counter() - start
+    paths = [t["path"] for t in truth.values()]
+    print(f"video_folder: {len(paths)} videos of {spec.seconds:g} s at {spec.width}×"
+          f"{spec.height}, 24–60 fps ({_du(manual) / 1e6:.0f} MB as written, generated in "
+          f"{generated:.0f} s); default config: {fields['fps']:g} fps, {fields['crop']} crop, "
+          f"{fields['image_size']}², {fields['num_frames']}-frame clips", flush=True)
+    for workers in sorted({1, _WORKERS.value}):
+      start = time.perf_counter()
+      with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        frames = sum(pool.map(_bare_decode, paths))
+      decode = time.perf_counter() - start
+      builder = video_folder.VideoFolder(
+          config=video_folder.make_config(**{**fields, "num_workers": workers,
+                                             "source": manual}),
+          data_dir=os.path.join(tmp, f"tfds_{workers}"), file_format="array_record")
+      start = time.perf_counter()
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=manual))
+      prepared = time.perf_counter() - start
+      clips = sum(len(s) for s in builder.as_data_source().values())
+      print(f"  {workers} thread(s): bare decode {len(paths) / decode:5.2f} videos/s, "
+            f"{frames / decode:6.0f} frames/s; prepare {len(paths) / prepared:5.2f} videos/s, "
+            f"{frames / prepared:6.0f} decoded frames/s ({clips} clips): "
+            f"{prepared / decode:.2f}× the bare decode", flush=True)
 
 
 def _du(path: str) -> int:

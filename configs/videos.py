@@ -22,6 +22,9 @@ Variants (`--config=configs/videos.py:VARIANT`, comma-separated):
   heart_rate the label is each clip's heart rate from signals/ and the evaluation is the rPPG
              protocol's (bpm, per video); with a face crop for face videos. Combine with the
              others, e.g. `synthetic,heart_rate`.
+  counting   labels.csv has a `count` column (repetitions over a row's segment, or its whole
+             video): the label is the repetition frequency count / duration and the table adds
+             Countix's count MAE and off-by-one accuracy (count = frequency × duration).
 
 Labels: data.label_key picks a numeric labels.csv column (None → the only one, else
 `heart_rate` when there is a signals/ folder); data.builder.labels=False ignores them.
@@ -36,7 +39,7 @@ from ml_collections.config_dict import placeholder
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import common  # noqa: E402  pylint: disable=g-import-not-at-top
 
-VARIANTS = ("large", "synthetic", "tiny", "heart_rate")
+VARIANTS = ("large", "synthetic", "tiny", "heart_rate", "counting")
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -156,4 +159,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.eval.band = (0.75, 2.5)  # 45–150 bpm
     c.eval.window_seconds = placeholder(float)  # None → per whole video
     c.eval.classic_methods = ()  # GREEN … OMIT need a face or skin crop: add them for one
+  if "counting" in variants:
+    c.data.label_key = "frequency"  # count / duration of each clip's counted segment, Hz
+    c.eval.protocol = "counting"  # Countix's: frequency readouts, counts, off-by-one accuracy
   return c

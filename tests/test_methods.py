@@ -235,6 +235,7 @@ def test_each_method_end_to_end_and_load_encoder_returns_only_the_encoder(method
   assert module.apply(variables, np.zeros((1, 24, 8, 8, 1), np.float32)).shape == (1, 24)
 
 
+@pytest.mark.slow  # two runs through the loop each, and a checkpoint
 @pytest.mark.parametrize("method", ["moco", "byol"])
 def test_stop_and_resume_equals_an_uninterrupted_run_with_queue_and_target(method, data_dir,
                                                                             tmp_path):
@@ -250,6 +251,7 @@ def test_stop_and_resume_equals_an_uninterrupted_run_with_queue_and_target(metho
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # two runs (test_train checks SimPer's on one and eight devices)
 def test_simclr_loss_is_the_same_on_one_and_eight_devices(data_dir, tmp_path):
   config = tiny_config(data_dir, method="simclr", num_steps=2)
   _, one, _ = train.train(config, str(tmp_path / "one"), devices=jax.devices()[:1])

@@ -318,6 +318,60 @@ def test_a_bad_labels_row_is_named_with_its_line(written, tmp_path, row, message
     prepare(folder, tmp_path / "tfds")
 
 
+@pytest.mark.parametrize("header, row, message", [
+    (["video", "count", "start_s", "end_s"], ["site_a/p01/rest0", "0", "1", "4"],
+     r"labels.csv, line 2: count='0'; a repetition count is a positive number"),
+    (["video", "count", "frequency"], ["site_a/p01/rest0", "3", "1.0"],
+     r"labels.csv: the column 'frequency' has a name the builder writes itself"),
+])
+def test_a_bad_count_is_named(written, tmp_path, header, row, message):
+  folder = copy_folder(written, tmp_path)
+  with open(folder / "labels.csv", "w", newline="") as f:
+    csv.writer(f).writerows([header, row])
+  with pytest.raises(errors.DataError, match=message):
+    prepare(folder, tmp_path / "tfds", group_by="")
+
+
+def test_counts_give_every_clip_the_counting_protocol_fields(written, tmp_path):
+  """A count of a whole video, of a segment longer than a clip, and of one shorter (which gets
+  a clip centred on it, the frames inside marked, as Countix's windows)."""
+  folder = copy_folder(written, tmp_path)
+  plan = syn.video_plan(SPEC)
+  whole, segmented = plan[0], plan[1]  # one rate each
+  long_count, short_count = int(segmented["rates"][0] * 6), int(segmented["rates"][0] * 1.5)
+  with open(folder / "labels.csv", "w", newline="") as f:
+    f.write("video,count,start_s,end_s\n"
+            f"{whole['id']},{int(whole['rates'][0] * 8)},,\n"
+            f"{segmented['id']}{segmented['ext']},{long_count},0,6\n"
+            f"{segmented['id']},{short_count},6.5,8\n")
+  builder, splits = prepare(folder, tmp_path / "tfds", group_by="")
+  assert builder.default_label_key() == "frequency"
+  examples = {}
+  for ex in splits["train"] + splits["test"]:
+    examples.setdefault(text(ex["video_id"]), []).append(ex)
+  for ex in examples[whole["id"]]:  # the whole video's count over its 8 s
+    assert (float(ex["count"]), float(ex["duration"])) == (int(whole["rates"][0] * 8), 8.0)
+    assert float(ex["frequency"]) == pytest.approx(int(whole["rates"][0] * 8) / 8)
+    assert (int(ex["segment_start"]), int(ex["segment_frames"])) == (0, 24)
+  seen = set()
+  for ex in examples[segmented["id"]]:
+    first = int(round(float(ex["start_s"]) * 8))  # 8 fps, 24-frame clips, 64 frames
+    fields = (float(ex["count"]), float(ex["duration"]), int(ex["segment_start"]),
+              int(ex["segment_frames"]))
+    if first + 23 < 48:  # inside 0–6 s
+      assert fields == (long_count, 6.0, 0, 24), first
+      seen.add("long")
+    elif first == 40:  # the clip centred on 6.5–8 s, moved to end with the video
+      assert fields == (short_count, 1.5, 12, 12), first
+      seen.add("short")
+    else:
+      assert np.isnan(fields[0]) and np.isnan(float(ex["frequency"])), first
+  assert seen == {"long", "short"}
+  others = [ex for vid, exs in examples.items() if vid not in (whole["id"], segmented["id"])
+            for ex in exs]
+  assert others and all(np.isnan(float(ex["count"])) for ex in others)
+
+
 def test_a_segment_beyond_its_video_is_named_with_its_line(written, tmp_path):
   folder = copy_folder(written, tmp_path)
   edit_labels(folder, 2, ["site_a/p01/rest0", "1.0", "2", "30", "p01"])
@@ -469,6 +523,28 @@ def test_the_supervised_reference_trains_on_the_labelled_clips_only(tmp_path, ca
   assert "6 of 24 training clips have no 'rate_hz': this method trains on the other 18." in out
   assert "Data: 18 training clips" in out
   assert all(np.isfinite(loss) for _, loss in history)
+
+
+@pytest.mark.slow  # whole runs: train, evaluate, write results
+def test_tiny_counting_run_reports_counts(written, tmp_path):
+  folder = copy_folder(written, tmp_path)
+  with open(folder / "labels.csv", "w", newline="") as f:
+    f.write("video,count,start_s,end_s\n")
+    for vid, truth in written[1].items():  # whole repetitions, as people count them
+      if len(truth["rates"]) == 1:
+        f.write(f"{vid},{int(truth['rates'][0] * SPEC.seconds)},,\n")
+      else:
+        half = SPEC.seconds / 2
+        f.write(f"{vid},{int(truth['rates'][0] * half)},0,{half:g}\n"
+                f"{vid},{int(truth['rates'][1] * half)},{half:g},{SPEC.seconds:g}\n")
+  config = videos.get_config("tiny,counting")
+  config.data.synthetic = None
+  config.data.manual_dir = str(folder)
+  config.data.data_dir = str(tmp_path / "tfds")
+  config.data.builder.group_by = ""
+  results = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert {"fft", "1nn", "linear_probe", "train_mean"} <= set(results)
+  assert all({"count_mae", "obo", "mae"} <= set(results[r]) for r in ("fft", "1nn"))
 
 
 @pytest.mark.slow  # whole runs: train, evaluate, write results

@@ -9,7 +9,8 @@ The folder (config.data.manual_dir):
                                 the id is accepted) and numeric label columns; a row with
                                 `start_s` and `end_s` labels that segment of its video,
                                 otherwise the whole video; other text columns (a subject, a
-                                session) may be named by data.builder.group_by
+                                session) may be named by data.builder.group_by; a
+                                `count` column is a repetition count (counting protocol)
     DIR/signals/<id>.csv  opt.  `time_s,value` (header optional; time_s from the video's
                                 first frame): a reference signal per video (a PPG), from
                                 which each clip's `heart_rate` (bpm) is derived by the rPPG
@@ -28,7 +29,10 @@ Features of each clip: `video` [T, S, S, 3] uint8, `video_id`, `clip_index` (its
 its video), `start_s` (its first frame's time), `fps`, `group` (the group_by value, or the
 id); one float32 feature per numeric labels.csv column, named as the column (NaN where the
 clip has no label: no row for its video, or it straddles a segment's edge); with a signals/
-folder also `ppg` [T] (the signal at the frame times) and `heart_rate`.
+folder also `ppg` [T] (the signal at the frame times) and `heart_rate`; with a `count`
+column also `frequency` (count / duration, Hz), `duration` (the counted segment's, s),
+`segment_start` and `segment_frames` (the clip's frames inside it), as Countix's; a counted
+segment shorter than a clip gets one clip centred on it (`clip_counts`).
 
 Splits are by video, never by clip: split.csv where it names the video; otherwise a hash of
 the video's group (its group_by value, or its id) puts it in test when the hash falls below
@@ -69,6 +73,11 @@ FRAMES_PER_CHUNK = 64  # frames decoded at a time: bounded memory for long video
 TIME_TOLERANCE_S = 0.5
 # Feature names the builder writes itself: no labels.csv column may take one.
 RESERVED = ("video", "video_id", "clip_index", "start_s", "fps", "group", "ppg", "heart_rate")
+# A labels.csv column of this name is a repetition count over its row's segment (or video):
+# the builder then also writes the fields of the counting protocol (Countix's), with the
+# repetition frequency count / duration as the label `frequency`.
+COUNT_COLUMN = "count"
+COUNT_FIELDS = ("frequency", "duration", "segment_start", "segment_frames")
 LAYOUT = ("  DIR/**/<name>.<ext>       your videos, in any sub-folders (" +
           ", ".join(video_io.VIDEO_EXTENSIONS) + ")\n"
           "  DIR/labels.csv            optional: video,<label columns>[,start_s,end_s]\n"
@@ -272,10 +281,11 @@ def read_labels(path: str, video_ids, group_by: str) -> Labels:
                            f"(its columns: {', '.join(header)}).")
   others = [c for c in header if c not in (id_column, group_by, *SEGMENT_COLUMNS)]
   columns = [c for c in others if any(_as_number(v[c]) is not None for _, v in rows if v[c])]
-  clash = sorted(set(columns) & set(RESERVED))
+  reserved = RESERVED + (COUNT_FIELDS if COUNT_COLUMN in columns else ())
+  clash = sorted(set(columns) & set(reserved))
   if clash:
     raise common.DataError(f"{path}: the column {clash[0]!r} has a name the builder writes "
-                           f"itself ({', '.join(RESERVED)}); rename it.")
+                           f"itself ({', '.join(reserved)}); rename it.")
   labels = Labels(path, columns, {}, {}, {}, [])
   for line, values in rows:
     vid = _normalize_id(values[id_column])
@@ -290,6 +300,9 @@ def read_labels(path: str, video_ids, group_by: str) -> Labels:
       if number is None:
         raise common.DataError(f"{path}, line {line}: {column}={values[column]!r}; expected a "
                                f"number (the column holds numbers on other rows).")
+      if column == COUNT_COLUMN and not number > 0:
+        raise common.DataError(f"{path}, line {line}: {column}={values[column]!r}; a "
+                               f"repetition count is a positive number.")
       numbers[column] = number
     if group_by and values[group_by]:
       labels.groups[vid] = values[group_by]
@@ -471,6 +484,57 @@ def clip_labels(starts, clip_frames: int, fps: float, columns: list, whole: dict
   return out
 
 
+def short_segment_starts(segments: list, num_frames: int, clip_frames: int,
+                         fps: float) -> list:
+  """First frames of one clip centred on each counted segment shorter than a clip (moved,
+  not shrunk, to stay inside the video): no clip lies inside such a segment, so without it
+  the segment would have no example (Countix's windows are made the same way)."""
+  starts = []
+  for start_s, end_s, values, _ in segments:
+    if COUNT_COLUMN in values and (end_s - start_s) * fps < clip_frames:
+      centre = (start_s + end_s) / 2 * fps
+      starts.append(int(min(max(round(centre - clip_frames / 2), 0),
+                            num_frames - clip_frames)))
+  return starts
+
+
+def clip_counts(starts, clip_frames: int, fps: float, whole: dict, segments: list,
+                duration: float) -> dict:
+  """The counting protocol's fields per clip: {`count`, `frequency` (count / duration, Hz),
+  `duration` (s) [num clips] float32; `segment_start`, `segment_frames` [num clips] int32,
+  the frames of the clip inside the counted segment}.
+
+  A clip inside a counted segment (clip_labels' rule) counts it over all its frames; a clip
+  that holds a whole counted segment shorter than itself counts it over the frames inside;
+  otherwise a count of the whole video (a row without start_s, end_s) over the video's
+  duration; otherwise NaN (no count).
+  """
+  n = len(starts)
+  out = {"count": np.full(n, np.nan, np.float32), "duration": np.full(n, np.nan, np.float32),
+         "segment_start": np.zeros(n, np.int32), "segment_frames": np.zeros(n, np.int32)}
+  counted = [(s, e, values[COUNT_COLUMN]) for s, e, values, _ in segments
+             if COUNT_COLUMN in values]
+  half = 0.5 / fps
+  for k, start in enumerate(starts):
+    times = (start + np.arange(clip_frames)) / fps
+    found = next(((s, e, c, 0, clip_frames) for s, e, c in counted
+                  if times[0] >= s - half and times[-1] < e + half), None)
+    if found is None:  # a short segment inside the clip
+      for s, e, c in counted:
+        if s >= times[0] - half and e <= times[-1] + 1 / fps + half:
+          inside = (times >= s - half) & (times < e - half)
+          found = (s, e, c, int(np.argmax(inside)), int(inside.sum()))
+          break
+    if found is None and COUNT_COLUMN in whole:
+      found = (0.0, duration, whole[COUNT_COLUMN], 0, clip_frames)
+    if found is not None:
+      s, e, c, first, frames = found
+      out["count"][k], out["duration"][k] = c, e - s
+      out["segment_start"][k], out["segment_frames"][k] = first, frames
+  out["frequency"] = (out["count"] / out["duration"]).astype(np.float32)
+  return out
+
+
 # ---------------------------------------------------------------------------------------------
 # The builder.
 # ---------------------------------------------------------------------------------------------
@@ -503,13 +567,14 @@ class VideoFolder(common.Builder):
     return self._columns
 
   def default_label_key(self) -> str | None:
-    """The label a config that names none reads: the only numeric labels.csv column, else
-    `heart_rate` from signals/, else None (unlabelled).
+    """The label a config that names none reads: the only numeric labels.csv column (a
+    `count` column: its `frequency`, count / duration), else `heart_rate` from signals/, else
+    None (unlabelled).
 
     Raises:
       DataError: several numeric columns (data.label_key must choose).
     """
-    columns = self.label_columns()
+    columns = ["frequency" if c == COUNT_COLUMN else c for c in self.label_columns()]
     if len(columns) > 1:
       raise common.DataError(
           f"{self._folder_files()[0]} has {len(columns)} numeric columns "
@@ -531,6 +596,12 @@ class VideoFolder(common.Builder):
     }
     features.update({column: tfds.features.Scalar(dtype=np.float32, doc="labels.csv; NaN: none")
                      for column in self.label_columns()})
+    if COUNT_COLUMN in self.label_columns():
+      features.update(
+          frequency=tfds.features.Scalar(dtype=np.float32, doc="count / duration, Hz"),
+          duration=tfds.features.Scalar(dtype=np.float32, doc="of the counted segment, s"),
+          segment_start=tfds.features.Scalar(dtype=np.int32, doc="first frame in the segment"),
+          segment_frames=tfds.features.Scalar(dtype=np.int32, doc="frames in the segment"))
     if self._folder_files()[1]:
       features["ppg"] = tfds.features.Tensor(shape=(c.num_frames,), dtype=np.float32,
                                              doc="signals/<id>.csv at the frame times")
@@ -662,8 +733,14 @@ class VideoFolder(common.Builder):
         raise common.DataError(f"{labels.path}, line {line}: the segment {start_s:g}–{end_s:g} "
                                f"s is beyond {path}, which is {duration:.2f} s long.")
     starts = list(clip_starts(len(frames), c.num_frames, stride))
-    values = clip_labels(starts, c.num_frames, c.fps, self.label_columns(),
-                         labels.whole.get(vid, {}) if labels else {}, segments)
+    whole = labels.whole.get(vid, {}) if labels else {}
+    counting = COUNT_COLUMN in self.label_columns()
+    if counting:
+      starts = sorted(set(starts) | set(short_segment_starts(segments, len(frames),
+                                                             c.num_frames, c.fps)))
+    values = clip_labels(starts, c.num_frames, c.fps, self.label_columns(), whole, segments)
+    if counting:  # replaces clip_labels' count: a short segment's clip counts it too
+      values.update(clip_counts(starts, c.num_frames, c.fps, whole, segments, duration))
     group = (labels.groups.get(vid, vid) if labels and c.group_by else vid)
     extra = [{} for _ in starts]
     if signals_dir:
