@@ -81,7 +81,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.builder.group_by = ""  # a labels.csv column (subject, session) kept on one side
   c.data.builder.labels = True  # read labels.csv and signals/; False → unlabelled
   c.data.builder.on_bad_video = "fatal"  # an undecodable or too short video: or "skip"
-  c.data.builder.num_workers = 4  # videos prepared in parallel threads
+  c.data.builder.num_workers = 4  # videos prepared in parallel threads (Beam: processes)
+  # Prepare with Apache Beam (pip install -e '.[beam]'): the same shards, written by Beam's
+  # workers; beam_options are its pipeline flags ("" → the DirectRunner with num_workers
+  # processes; "--runner=DataflowRunner --project=P ..." on a cluster).
+  c.data.builder.beam = False
+  c.data.builder.beam_options = ""
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "featurizer3d"  # the reference 3D-CNN (simper_jax/models/featurizer3d.py)

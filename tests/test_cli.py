@@ -108,6 +108,7 @@ def test_eval_with_another_config_is_refused_and_results_are_untouched(trained, 
   assert not os.path.exists(os.path.join(trained, "results.previous.json"))
 
 
+@pytest.mark.slow  # a --mode=eval process
 def test_eval_with_its_own_config_says_which_results_it_replaces(trained, data_dir):
   result = run_main(TINY, f"--config.data.data_dir={data_dir}", "--mode=eval",
                     f"--workdir={trained}")

@@ -212,6 +212,7 @@ def test_segment_fft_reads_only_the_segment():
   assert short[0] == pytest.approx(evaluate.fft_frequency(signals[:1], fps, (0.2, 4.5))[0])
 
 
+@pytest.mark.slow  # two processes of the command line
 def test_command_line_bad_row_and_missing_data_exit_2_without_traceback(manual_dir, tmp_path):
   manual = _copy(manual_dir, tmp_path)
   path = manual / "countix_train.csv"

@@ -174,6 +174,7 @@ def test_video_shorter_than_a_clip_is_fatal_or_a_logged_skip(tmp_path, capsys):
   assert "skipped" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # processes of the command line
 def test_main_without_data_names_the_directory_and_exits_nonzero(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "simper_jax.main", "--config=configs/scamps.py",

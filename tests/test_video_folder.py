@@ -226,12 +226,12 @@ def test_several_numeric_columns_need_a_label_key(written, tmp_path):
   folder = copy_folder(written, tmp_path)
   with open(folder / "labels.csv") as f:
     rows = list(csv.reader(f))
-  rows = [rows[0] + ["count"]] + [row + ["3"] for row in rows[1:]]
+  rows = [rows[0] + ["breaths"]] + [row + ["3"] for row in rows[1:]]
   with open(folder / "labels.csv", "w", newline="") as f:
     csv.writer(f).writerows(rows)
   config = folder_config(folder, tmp_path / "tfds")
   with pytest.raises(errors.DataError, match=r"labels.csv has 2 numeric columns \(rate_hz, "
-                                             r"count\); choose the label with "
+                                             r"breaths\); choose the label with "
                                              r"--config.data.label_key=NAME"):
     pipeline.with_label_key(config)
   config.data.label_key = "count"
@@ -271,6 +271,26 @@ def test_the_hash_split_is_deterministic_and_stable_when_videos_are_added():
 # ---------------------------------------------------------------------------------------------
 # A changed folder.
 # ---------------------------------------------------------------------------------------------
+def test_beam_prepares_the_examples_the_plain_path_does(written, prepared, tmp_path, capfd):
+  """data.builder.beam=True: Beam's DirectRunner with 2 worker processes writes the same
+  examples (TFDS orders both by the hash of their keys)."""
+  pytest.importorskip("apache_beam")
+  _, plain = prepared
+  capfd.readouterr()
+  builder, beam = prepare(written[0], tmp_path / "tfds", group_by="subject", beam=True,
+                          num_workers=2)
+  assert "[video_folder train] 1/6" not in capfd.readouterr().out  # not the threads' path
+  assert builder.download_options()["beam_options"].get_all_options()[
+      "direct_num_workers"] == 2
+  for split in ("train", "test"):
+    assert [text(ex["video_id"]) for ex in beam[split]] == [
+        text(ex["video_id"]) for ex in plain[split]]
+    for a, b in zip(plain[split], beam[split]):
+      assert a.keys() == b.keys()
+      for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
 def test_a_changed_folder_is_prepared_again_and_says_why(written, tmp_path, capsys):
   folder = copy_folder(written, tmp_path)
   prepare(folder, tmp_path / "tfds")

@@ -209,8 +209,10 @@ def _prepare(builder, name: str, manual_dir: str, synthetic_writer, synthetic_sp
     return
   if hasattr(builder, "check_manual_dir"):
     builder.check_manual_dir(manual_dir)  # a clear error before TFDS starts anything
+  # A builder may add DownloadConfig fields (video_folder: Beam's pipeline options).
+  options = builder.download_options() if hasattr(builder, "download_options") else {}
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=manual_dir))
+      manual_dir=manual_dir, **options))
 
 
 def fraction_indices(num_examples: int, fraction: float,

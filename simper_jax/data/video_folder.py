@@ -43,8 +43,10 @@ again (`stale_reason`).
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
+import logging
 import math
 import os
 
@@ -107,7 +109,13 @@ class VideoFolderConfig(tfds.core.BuilderConfig):
       split; "" → each video is its own group.
     labels: read labels.csv and signals/ when present; False → every clip unlabelled.
     on_bad_video: "fatal" stops at a video that cannot be used; "skip" reports it, goes on.
-    num_workers: videos prepared in parallel (not part of the name: it changes no data).
+    num_workers: videos prepared in parallel (not part of the name: it changes no data):
+      threads, or with beam the DirectRunner's processes.
+    beam: prepare with Apache Beam (TFDS's Beam path; the `[beam]` extra): the videos are
+      read on the runner's workers and written to the same array_record shards.
+    beam_options: Beam pipeline flags, space-separated (e.g. "--runner=DataflowRunner
+      --project=P --region=R --temp_location=gs://B/tmp"); "" → the DirectRunner with
+      num_workers processes. Neither is part of the name.
     source: the folder's absolute path (set by the pipeline), so two folders never share a
       prepared directory.
   """
@@ -123,6 +131,8 @@ class VideoFolderConfig(tfds.core.BuilderConfig):
   labels: bool = True
   on_bad_video: str = "fatal"
   num_workers: int = 4
+  beam: bool = False
+  beam_options: str = ""
   source: str = ""
 
 
@@ -139,7 +149,7 @@ def make_config(**fields) -> VideoFolderConfig:
     raise common.DataError(f"data.builder.test_fraction={fields['test_fraction']!r}; expected "
                            f"a share in (0, 1).")
   return common.named_config(VideoFolderConfig, "{image_size}px_{num_frames}f",
-                             exclude=("num_workers",), **fields)
+                             exclude=("num_workers", "beam", "beam_options"), **fields)
 
 
 def source_of(manual_dir: str) -> str:
@@ -705,68 +715,114 @@ class VideoFolder(common.Builder):
     config = self.builder_config
     _, signals_dir = self._folder_files()
     stride = config.train_stride if split == "train" else config.num_frames
-    yield from common.clips_of_videos(
-        video_ids, lambda vid: self.make_clips(vid, listing.videos[vid], labels, signals_dir,
-                                               stride),
-        name=f"video_folder {split}", video_id=lambda vid: vid,
-        describe=lambda vid: listing.videos[vid],
-        clip_key=lambda vid, ex: f"{vid}/{ex['clip_index']:05d}", num_workers=config.num_workers,
-        on_bad=config.on_bad_video)
+    make = functools.partial(make_clips, config, self.label_columns(), labels=labels,
+                             signals_dir=signals_dir, stride=stride)
+    if config.beam:
+      # TFDS runs this transform on Beam's workers, writing the same array_record shards.
+      beam = tfds.core.lazy_imports.apache_beam
+      return (beam.Create([(vid, listing.videos[vid]) for vid in video_ids])
+              | beam.FlatMap(_beam_clips, make=make, on_bad=config.on_bad_video))
+    return common.clips_of_videos(
+        video_ids, lambda vid: make(vid, listing.videos[vid]), name=f"video_folder {split}",
+        video_id=lambda vid: vid, describe=lambda vid: listing.videos[vid],
+        clip_key=clip_key, num_workers=config.num_workers, on_bad=config.on_bad_video)
 
-  def make_clips(self, vid: str, path: str, labels: Labels | None, signals_dir: str | None,
-                 stride: int) -> list[dict]:
-    """Reads one video and cuts it into clips with their labels.
+  def download_options(self) -> dict:
+    """Fields of TFDS's DownloadConfig this config adds: Beam's pipeline options when
+    `beam` is set (`beam_options`, else the DirectRunner with `num_workers` processes).
 
     Raises:
-      DataError naming the file: read_frames' errors; shorter than one clip; a segment of
-      labels.csv beyond the video's end (naming the line).
+      DataError: beam=True and Apache Beam is not installed.
     """
     c = self.builder_config
-    frames, duration = read_frames(path, c)
-    if len(frames) < c.num_frames:
-      raise common.DataError(f"{path}: {duration:.2f} s, {len(frames)} frames at {c.fps:g} fps, "
-                             f"fewer than one clip of {c.num_frames} frames "
-                             f"(data.builder.num_frames).")
-    segments = labels.segments.get(vid, []) if labels else []
-    for start_s, end_s, _, line in segments:
-      if end_s > duration + TIME_TOLERANCE_S or start_s < -TIME_TOLERANCE_S:
-        raise common.DataError(f"{labels.path}, line {line}: the segment {start_s:g}–{end_s:g} "
-                               f"s is beyond {path}, which is {duration:.2f} s long.")
-    starts = list(clip_starts(len(frames), c.num_frames, stride))
-    whole = labels.whole.get(vid, {}) if labels else {}
-    counting = COUNT_COLUMN in self.label_columns()
-    if counting:
-      starts = sorted(set(starts) | set(short_segment_starts(segments, len(frames),
-                                                             c.num_frames, c.fps)))
-    values = clip_labels(starts, c.num_frames, c.fps, self.label_columns(), whole, segments)
-    if counting:  # replaces clip_labels' count: a short segment's clip counts it too
-      values.update(clip_counts(starts, c.num_frames, c.fps, whole, segments, duration))
-    group = (labels.groups.get(vid, vid) if labels and c.group_by else vid)
-    extra = [{} for _ in starts]
-    if signals_dir:
-      extra = self._signal_fields(vid, signals_dir, len(frames), starts)
-    return [{"video": frames[s:s + c.num_frames], "video_id": vid, "clip_index": k,
-             "start_s": np.float32(s / c.fps), "fps": np.float32(c.fps), "group": group,
-             **{column: values[column][k] for column in values}, **extra[k]}
-            for k, s in enumerate(starts)]
+    if not c.beam:
+      return {}
+    try:
+      from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise common.DataError(
+          "data.builder.beam=True prepares with Apache Beam, which is not installed: "
+          "pip install -e '.[beam]' (or apache-beam).") from e
+    flags = c.beam_options.split() or [f"--direct_num_workers={c.num_workers}",
+                                       "--direct_running_mode=multi_processing"]
+    return {"beam_options": pipeline_options.PipelineOptions(flags)}
 
-  def _signal_fields(self, vid: str, signals_dir: str, num_frames: int, starts: list) -> list:
-    """Per clip: the reference signal at its frame times (`ppg`) and its heart rate; NaN for a
-    video without a signal file."""
-    c = self.builder_config
-    path = os.path.join(signals_dir, vid + ".csv")
-    if not os.path.isfile(path):
-      nan = np.full(c.num_frames, np.nan, np.float32)
-      return [{"ppg": nan, "heart_rate": np.float32(np.nan)} for _ in starts]
-    times, values = read_signal(path)
-    ppg = rppg.resample(values, times, np.arange(num_frames) / c.fps).astype(np.float32)
-    clips = np.stack([ppg[s:s + c.num_frames] for s in starts])
-    rates = hr.heart_rate(clips, c.fps).astype(np.float32)
-    # A clip the signal does not cover has no reference (the resampled signal is only held
-    # flat there): NaN, not a rate read off a constant.
-    covered = np.array([times[0] - 0.5 / c.fps <= s / c.fps and
-                        (s + c.num_frames - 1) / c.fps <= times[-1] + 0.5 / c.fps
-                        for s in starts])
-    rates[~covered] = np.nan
-    clips[~covered] = np.nan
-    return [{"ppg": clips[k], "heart_rate": rates[k]} for k in range(len(starts))]
+
+def clip_key(vid: str, example: dict) -> str:
+  """The key TFDS stores (and shuffles by) for a clip: its video and place."""
+  return f"{vid}/{example['clip_index']:05d}"
+
+
+def _beam_clips(video: tuple[str, str], make, on_bad: str) -> list[tuple[str, dict]]:
+  """(key, example) of one (id, path) on a Beam worker; a bad video under on_bad="skip" is
+  logged (the worker's log) and gives none."""
+  vid, path = video
+  try:
+    return [(clip_key(vid, ex), ex) for ex in make(vid, path)]
+  except common.DataError as e:
+    if on_bad != "skip":
+      raise
+    logging.warning("[video_folder] skipped %s", e)
+    return []
+
+
+def make_clips(config: VideoFolderConfig, columns: list, vid: str, path: str, *,
+               labels: Labels | None, signals_dir: str | None, stride: int) -> list[dict]:
+  """Reads one video and cuts it into clips with their labels (`columns`: the numeric
+  labels.csv columns). A module function, not a method: Beam's workers receive it pickled.
+
+  Raises:
+    DataError naming the file: read_frames' errors; shorter than one clip; a segment of
+    labels.csv beyond the video's end (naming the line).
+  """
+  c = config
+  frames, duration = read_frames(path, c)
+  if len(frames) < c.num_frames:
+    raise common.DataError(f"{path}: {duration:.2f} s, {len(frames)} frames at {c.fps:g} fps, "
+                           f"fewer than one clip of {c.num_frames} frames "
+                           f"(data.builder.num_frames).")
+  segments = labels.segments.get(vid, []) if labels else []
+  for start_s, end_s, _, line in segments:
+    if end_s > duration + TIME_TOLERANCE_S or start_s < -TIME_TOLERANCE_S:
+      raise common.DataError(f"{labels.path}, line {line}: the segment {start_s:g}–{end_s:g} "
+                             f"s is beyond {path}, which is {duration:.2f} s long.")
+  starts = list(clip_starts(len(frames), c.num_frames, stride))
+  whole = labels.whole.get(vid, {}) if labels else {}
+  counting = COUNT_COLUMN in columns
+  if counting:
+    starts = sorted(set(starts) | set(short_segment_starts(segments, len(frames),
+                                                           c.num_frames, c.fps)))
+  values = clip_labels(starts, c.num_frames, c.fps, columns, whole, segments)
+  if counting:  # replaces clip_labels' count: a short segment's clip counts it too
+    values.update(clip_counts(starts, c.num_frames, c.fps, whole, segments, duration))
+  group = (labels.groups.get(vid, vid) if labels and c.group_by else vid)
+  extra = [{} for _ in starts]
+  if signals_dir:
+    extra = signal_fields(c, vid, signals_dir, len(frames), starts)
+  return [{"video": frames[s:s + c.num_frames], "video_id": vid, "clip_index": k,
+           "start_s": np.float32(s / c.fps), "fps": np.float32(c.fps), "group": group,
+           **{column: values[column][k] for column in values}, **extra[k]}
+          for k, s in enumerate(starts)]
+
+
+def signal_fields(config: VideoFolderConfig, vid: str, signals_dir: str, num_frames: int,
+                  starts: list) -> list:
+  """Per clip: the reference signal at its frame times (`ppg`) and its heart rate; NaN for a
+  video without a signal file."""
+  c = config
+  path = os.path.join(signals_dir, vid + ".csv")
+  if not os.path.isfile(path):
+    nan = np.full(c.num_frames, np.nan, np.float32)
+    return [{"ppg": nan, "heart_rate": np.float32(np.nan)} for _ in starts]
+  times, values = read_signal(path)
+  ppg = rppg.resample(values, times, np.arange(num_frames) / c.fps).astype(np.float32)
+  clips = np.stack([ppg[s:s + c.num_frames] for s in starts])
+  rates = hr.heart_rate(clips, c.fps).astype(np.float32)
+  # A clip the signal does not cover has no reference (the resampled signal is only held
+  # flat there): NaN, not a rate read off a constant.
+  covered = np.array([times[0] - 0.5 / c.fps <= s / c.fps and
+                      (s + c.num_frames - 1) / c.fps <= times[-1] + 0.5 / c.fps
+                      for s in starts])
+  rates[~covered] = np.nan
+  clips[~covered] = np.nan
+  return [{"ppg": clips[k], "heart_rate": rates[k]} for k in range(len(starts))]
