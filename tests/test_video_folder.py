@@ -122,6 +122,48 @@ def test_resampling_follows_the_timestamps(tmp_path, name, fourcc, fps):
                              else 4.0)
 
 
+def write_variable_rate_clock(path, codec: str) -> np.ndarray:
+  """A grey level rising 50 per second, written with PyAV at the times a phone camera under
+  load records: ~30 fps with ±20 % jitter and two stretches of dropped frames (200 and
+  150 ms). Returns the frame times."""
+  av = pytest.importorskip("av")
+  import fractions  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  times = np.cumsum(rng.uniform(0.8, 1.2, 120) / 30)
+  times = times - times[0]
+  times[40:] += 0.2
+  times[80:] += 0.15
+  container = av.open(str(path), mode="w")
+  stream = container.add_stream(codec, rate=30)
+  stream.width = stream.height = 32
+  stream.pix_fmt = "bgr0" if codec == "ffv1" else "yuv420p"
+  stream.time_base = fractions.Fraction(1, 1000)
+  for t in times:
+    frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 20 + 50 * t, np.uint8),
+                                       format="rgb24")
+    frame.pts, frame.time_base = int(round(t * 1000)), fractions.Fraction(1, 1000)
+    for packet in stream.encode(frame):
+      container.mux(packet)
+  for packet in stream.encode():
+    container.mux(packet)
+  container.close()
+  return times
+
+
+@pytest.mark.parametrize("name, codec", [("vfr.mkv", "ffv1"), ("vfr.webm", "libvpx")])
+def test_a_variable_rate_video_with_dropped_frames_keeps_its_timing(tmp_path, name, codec):
+  """Frames are placed by their timestamps, not their count: counting frames at 30 fps would
+  put every frame after the first gap 0.2 s early (10 grey levels). OpenCV reports a
+  timestamp rounded to the declared rate's grid (±1/60 s: < 1 grey level)."""
+  times = write_variable_rate_clock(tmp_path / name, codec)
+  config = vf.make_config(fps=10.0, image_size=8, num_frames=8, crop="none")
+  frames, duration = vf.read_frames(str(tmp_path / name), config)
+  assert duration == pytest.approx(times[-1] + 1 / 30, abs=1 / 30)
+  assert abs(len(frames) - (int(np.floor(times[-1] * 10)) + 1)) <= 1  # the last stamp, ±1/60 s
+  new_times = np.minimum(np.arange(len(frames)) / 10, times[-1])  # held after the last frame
+  np.testing.assert_allclose(frames[:, 4, 4, 0], 20 + 50 * new_times, atol=2.5)
+
+
 def test_a_raw_stream_needs_its_frame_rate(tmp_path):
   write_clock(tmp_path / "raw.mjpeg", "MJPG", 30.0)  # OpenCV reports 25 fps for it: wrong
   config = vf.make_config(fps=10.0, image_size=8, num_frames=8, crop="none")
