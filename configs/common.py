@@ -107,6 +107,10 @@ def loop(c: ml_collections.ConfigDict, *, batch_size: int, num_epochs: int,
   c.log_every = 50  # steps between progress lines and TensorBoard points
   c.checkpoint_every = checkpoint_every  # steps between checkpoints (and one at the end)
   c.keep_checkpoints = 3  # how many recent checkpoints to keep
+  # A step whose loss or gradients are not finite: "stop" the run (found at the next log line
+  # or checkpoint, nothing saved after it, one line saying where and why), or "skip" its
+  # update (the state stays as it was; counted in the log and metrics.jsonl).
+  c.nonfinite = "stop"
   # JAX's persistent compilation cache: a rerun loads the compiled steps instead of compiling.
   c.compilation_cache = True
   c.compilation_cache_dir = placeholder(str)  # None → <user cache folder>/simper_jax/jax

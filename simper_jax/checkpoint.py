@@ -13,17 +13,20 @@ code gets a Flax module and its variables without this repo's training code or c
 import glob
 import json
 import os
+import re
 from typing import Any, Optional
 
 from etils import epath
 import grain
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
 from simper_jax import errors
 from simper_jax import models
+from simper_jax import workdir as run_files
 
 ITEMS = ("state", "data", "encoder")
 # Config fields that may change when a run resumes: they do not change what the saved state
@@ -33,14 +36,15 @@ ITEMS = ("state", "data", "encoder")
 RESUMABLE_FIELDS = ("num_epochs", "num_steps", "log_every", "checkpoint_every",
                     "keep_checkpoints", "eval", "data.read_threads", "data.data_dir",
                     "data.manual_dir", "data.builder.num_workers", "mesh", "grad_accum_steps",
-                    "compilation_cache", "compilation_cache_dir",
+                    "compilation_cache", "compilation_cache_dir", "nonfinite",
                     "simper.dft")  # the same similarities to float rounding, computed otherwise
 
 
 # Fields added to the configs after runs were saved: {dotted field: the value that reproduces
 # what the code did before the field existed}. A saved config without one of them resumes
 # with this value (and only with it).
-ADDED_FIELDS = {"data.train_fraction": 1.0, "data.builder.train_bands": []}
+ADDED_FIELDS = {"data.train_fraction": 1.0, "data.builder.train_bands": [],
+                "nonfinite": "stop"}
 
 
 def make_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
@@ -84,9 +88,17 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, data_iterator: A
       encoder=ocp.args.JsonSave(encoder_spec(config))))
 
 
+DAMAGED_DIR = "checkpoints_damaged"  # beside checkpoints/: where unreadable steps are moved
+
+
 def restore(manager: ocp.CheckpointManager, abstract_state: Any,
-            data_iterator: grain.DatasetIterator) -> Any:
-  """Restores the latest checkpoint into the shardings of `abstract_state`; moves the iterator.
+            data_iterator: grain.DatasetIterator, log=print) -> Any:
+  """Restores the newest readable checkpoint into the shardings of `abstract_state` and moves
+  the iterator to it; None when no checkpoint can be read.
+
+  A step that cannot be read (a file truncated or missing, invalid metadata, a non-finite
+  array) is moved to workdir/checkpoints_damaged/<step> — kept, never deleted — with a line
+  naming the file, and the step before it is tried.
 
   The state is resharded onto whatever mesh `abstract_state` describes, and the run may
   resume with a different number of processes (a pod slice of another size): every process
@@ -94,27 +106,80 @@ def restore(manager: ocp.CheckpointManager, abstract_state: Any,
   state (grain's process_<i>-of-<n>.json) is every process's. We read this process's file, or
   process 0's when this process count saved none.
   """
-  step = manager.latest_step()
-  data_dir = os.path.join(str(manager.directory), str(step), "data")
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      state, iterator_state = _restore_step(manager, step, abstract_state)
+    except errors.ConfigError:
+      raise
+    except (ValueError, OSError, KeyError) as e:  # what Orbax and TensorStore raise for one
+      run_files.silence_background_stderr()
+      moved = move_aside(str(manager.directory), step)
+      log(f"The checkpoint of step {step} cannot be read ({damage(e, moved)}); moved it to "
+          f"{moved} (kept, not deleted); trying the checkpoint before it.")
+      manager.reload()
+      continue
+    data_iterator.set_state(iterator_state)
+    data_iterator.start_prefetch()
+    return state
+  return None
+
+
+def _restore_step(manager: ocp.CheckpointManager, step: int, abstract_state: Any):
+  """(state, data-iterator state) of one step; raises what reading a damaged one raises."""
+  step_dir = os.path.join(str(manager.directory), str(step))
+  data_dir = os.path.join(step_dir, "data")
   own = os.path.join(data_dir, f"process_{jax.process_index()}-of-{jax.process_count()}.json")
   saved = [own] if os.path.exists(own) else sorted(
       glob.glob(os.path.join(data_dir, "process_0-of-*.json")))
   if not saved:
-    raise FileNotFoundError(f"The checkpoint {os.path.dirname(data_dir)} has no data-iterator "
-                            f"state ({data_dir}/process_0-of-N.json); it is incomplete.")
+    raise FileNotFoundError(f"{data_dir}/process_0-of-N.json: no data-iterator state")
   saved_params = ocp.PyTreeCheckpointHandler().metadata(
-      epath.Path(os.path.dirname(data_dir)) / "state").tree.get("params", {})
+      epath.Path(step_dir) / "state").tree.get("params", {})
   if "encoder" not in saved_params:
     raise errors.ConfigError(
-        f"The checkpoint {os.path.dirname(data_dir)} was written before methods were "
+        f"The checkpoint {step_dir} was written before methods were "
         f"pluggable (its params are the encoder's alone, with no 'encoder'/'heads' split), so "
         f"training cannot resume from it. Its encoder still loads with "
         f"simper_jax.checkpoint.load_encoder; train again in a new --workdir.")
   with open(saved[0]) as f:
-    data_iterator.set_state(json.load(f))
-  data_iterator.start_prefetch()  # reads the first batches while the state is restored
-  return manager.restore(step, args=ocp.args.Composite(
+    iterator_state = json.load(f)
+  state = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract_state))).state
+  # Read back, verified: a damaged file can also decode to garbage; NaN or inf is the kind
+  # that can be told (no trained state holds one: config.nonfinite never saves one).
+  finite = jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)) if jnp.issubdtype(
+      x.dtype, jnp.inexact) else True, state)
+  if not all(bool(ok) for ok in jax.tree.leaves(finite)):
+    raise ValueError(f"{step_dir}/state: an array holds NaN or inf")
+  return state, iterator_state
+
+
+def move_aside(checkpoints_dir: str, step: int) -> str:
+  """Moves checkpoints/<step> to checkpoints_damaged/<step> (…-2, -3 if taken); its path."""
+  target_dir = os.path.join(os.path.dirname(checkpoints_dir), DAMAGED_DIR)
+  os.makedirs(target_dir, exist_ok=True)
+  target, n = os.path.join(target_dir, str(step)), 1
+  while os.path.exists(target):
+    n += 1
+    target = os.path.join(target_dir, f"{step}-{n}")
+  os.replace(os.path.join(checkpoints_dir, str(step)), target)
+  return target
+
+
+def damage(error: BaseException, step_dir: str = "") -> str:
+  """A few words on what could not be read: the file (and array) the error names, and the
+  last clause of its message."""
+  text = " ".join(str(error).split())
+  paths = re.findall(r'"(/[^"]+)"', text) or ([error.filename] if getattr(
+      error, "filename", None) else [])
+  arrays = re.findall(r'reading "([^/"][^"]*)"', text)
+  reason = text.rsplit(": ", 1)[-1] if paths and ": " in text else text
+  if len(reason) > 100:
+    reason = reason[:100].rsplit(" ", 1)[0] + " …"
+  where = paths[0] if paths else step_dir
+  if arrays:
+    where += f", array {arrays[0].split('/')[0]}"
+  return f"{where}: {reason}" if where else reason
 
 
 def flatten_config(tree: dict, prefix: str = "") -> dict:

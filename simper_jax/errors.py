@@ -15,3 +15,8 @@ class DataNotFoundError(DataError, FileNotFoundError):
 class ConfigError(ValueError):
   """A config value cannot work (with these devices, this workdir, ...); the message names the
   field, its value and what is expected."""
+
+
+class RunError(RuntimeError):
+  """A fault the run met that the user resolves (the workdir is in use, the disk is full, the
+  loss diverged); the message says what happened, what is safe, and how to go on."""

@@ -196,6 +196,14 @@ def main(argv, defined: dict):
     # A config value or the user's data is wrong: the message says what to fix; a traceback
     # would only bury it.
     fail(str(e))
+  except errors.RunError as e:
+    # A fault the user resolves (the workdir in use, a full disk, a diverging loss). Said in
+    # one line, then os._exit: Orbax's save threads may still be failing on the full disk,
+    # and would print tracebacks as the interpreter shut them down.
+    logging.set_verbosity(logging.FATAL)
+    print(f"Error: {e}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(2)
 
 
 if __name__ == "__main__":

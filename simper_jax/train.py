@@ -31,6 +31,7 @@ from simper_jax import methods
 from simper_jax import models
 from simper_jax import rppg_methods
 from simper_jax import sharding
+from simper_jax import workdir as run_files
 from simper_jax import similarity
 from simper_jax.data import pipeline
 from simper_jax.models import featurizer3d
@@ -116,6 +117,9 @@ def _ignoring_ctrl_c():
     signal.signal(signal.SIGINT, previous)
 
 
+NONFINITE_POLICIES = ("stop", "skip")  # config.nonfinite
+
+
 @flax.struct.dataclass
 class TrainState:
   """Everything a step changes. params and batch_stats are {'encoder': ..., 'heads': ...}
@@ -138,6 +142,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
 
   if config.method not in methods.METHODS:
     fail("method", f"expected one of {methods.METHODS}.")
+  if config.get("nonfinite", "stop") not in NONFINITE_POLICIES:
+    fail("nonfinite", f"expected one of {NONFINITE_POLICIES}.")
   # (low, high) pairs: a wrong length or a string would otherwise surface as an unpacking
   # error deep inside the step.
   for field, lowest, highest in (("simper.speed_range", 0, None), ("eval.band", 0, None),
@@ -308,7 +314,9 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, method, c
       (`pipeline.train_iterator`).
 
   Returns:
-    The new state and {'loss', 'learning_rate'} scalars.
+    The new state and {'loss', 'learning_rate', 'finite'} scalars: `finite` is whether the
+    loss and every gradient were finite. With config.nonfinite="skip" a step that was not
+    leaves the state as it was (but the step count), so one bad batch cannot poison it.
   """
   batch_size = batch["video"].shape[0]
   step_key = jax.random.fold_in(augment_key, state.step)
@@ -368,7 +376,19 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, method, c
                          opt_state=opt_state,
                          extra=method.update_extra(state.extra, params, batch_stats, aux_out,
                                                    state.step))
-  return new_state, {"loss": loss, "learning_rate": schedule(state.step)}
+  finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
+      [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+  if config.get("nonfinite", "stop") == "skip":
+    # By hand, not optax.apply_if_finite: that keeps the params and optimizer state only,
+    # while a non-finite forward pass also reaches BatchNorm's statistics and the method's
+    # extra state (an EMA target, a queue of keys).
+    kept = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+    new_state = new_state.replace(
+        params=kept(new_state.params, state.params),
+        batch_stats=kept(new_state.batch_stats, state.batch_stats),
+        opt_state=kept(new_state.opt_state, state.opt_state),
+        extra=kept(new_state.extra, state.extra))
+  return new_state, {"loss": loss, "learning_rate": schedule(state.step), "finite": finite}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,6 +408,20 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
     log line)] for the steps run in this call; and what evaluation needs (model, data
     sources, batch sharding, TensorBoard writer).
   """
+  with workdir_lock(workdir):
+    return _train(config, workdir, devices)
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: str):
+  """The workdir's lock (`simper_jax.workdir.held`), taken by process 0 for the whole run,
+  and a full disk met meanwhile said in one line (`workdir.disk_full_is_one_line`)."""
+  with run_files.held(workdir, log=log, enabled=jax.process_index() == 0):
+    with run_files.disk_full_is_one_line(workdir):
+      yield
+
+
+def _train(config, workdir, devices):
   # --- Mesh and data ---------------------------------------------------------------------------
   devices = list(devices or jax.devices())
   config = pipeline.with_label_key(config, log)
@@ -455,12 +489,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   # --- Restore or init -------------------------------------------------------------------------
   manager = checkpoint.make_manager(workdir, config)
   started = time.time()
+  state = None
   if manager.latest_step() is not None:
-    state = checkpoint.restore(manager, abstract_state, data_iterator)
-    log(f"Resumed from {workdir} at step {int(state.step)} ({time.time() - started:.1f} s).")
-    if jax.process_index() == 0:
-      _truncate_metrics(workdir, int(state.step))
-  else:
+    state = checkpoint.restore(manager, abstract_state, data_iterator, log=log)
+    if state is not None:
+      log(f"Resumed from {workdir} at step {int(state.step)} ({time.time() - started:.1f} s).")
+    else:
+      log(f"No checkpoint in {workdir} can be read (each moved to "
+          f"{checkpoint.DAMAGED_DIR}/): training starts again from step 0.")
+  if jax.process_index() == 0:
+    _truncate_metrics(workdir, int(state.step) if state is not None else 0)
+  if state is None:
     state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
     count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))
     log(f"Initialized {config.method} with {config.model.name} "
@@ -490,9 +529,21 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
         data_iterator, lambda host_batch: {
             k: jax.make_array_from_process_local_data(batch_sharding, v)
             for k, v in host_batch.items()})
-    state, history = _loop(config, workdir, state, step, total_steps, step_fn, batches,
-                           manager, writer, stop_requested)
+    started = time.time()
+    try:
+      state, history = _loop(config, workdir, state, step, total_steps, step_fn, batches,
+                             manager, writer, stop_requested)
+    except Exception as e:
+      # Saves still in flight settle first (complete, or fail too), so that what the error
+      # says is safe (a full disk: "checkpoint N is complete") is what is on disk.
+      if run_files.disk_full_path(e) is not None:
+        run_files.silence_background_stderr()
+      with contextlib.suppress(Exception):
+        manager.wait_until_finished()
+      raise
   manager.wait_until_finished()
+  if int(state.step) > step:
+    log(f"Trained steps {step + 1}–{int(state.step)} in {time.time() - started:.0f} s.")
   context = {"model": model, "sources": sources, "sharding": batch_sharding, "writer": writer}
   return state, history, context
 
@@ -503,28 +554,44 @@ def _loop(config, workdir, state, step, total_steps, step_fn, batches, manager, 
   the first Ctrl-C, after saving the step reached. `batches` is a `pipeline.DevicePrefetch`,
   whose state is that of the batches consumed (not of those read ahead)."""
   history, pending, window_start, window_step = [], [], time.time(), step
+  skip = config.get("nonfinite", "stop") == "skip"
+  skipped_total = 0
   while step < total_steps:
     state, metrics = step_fn(state, next(batches))
     step += 1
     pending.append(metrics)  # fetched only at log time, so the host does not stall the device
 
-    if step % config.log_every == 0 or step == total_steps:
+    logged = step % config.log_every == 0 or step == total_steps
+    saved = step % config.checkpoint_every == 0 or step == total_steps
+    if logged or (saved and not skip):
+      # Before a checkpoint too: no checkpoint is ever written after a non-finite step.
       fetched = jax.device_get(pending)
+      finite = np.array([bool(m["finite"]) for m in fetched])
+      if not finite.all() and not skip:
+        raise nonfinite_error(config, workdir, manager, first_step=step - len(fetched) + int(
+            np.argmin(finite)) + 1, loss=float(fetched[int(np.argmin(finite))]["loss"]),
+                              step=step)
+    if logged:
       elapsed = time.time() - window_start
       steps_per_s = (step - window_step) / max(elapsed, 1e-9)
-      loss = float(np.mean([m["loss"] for m in fetched]))
+      losses = [float(m["loss"]) for m, ok in zip(fetched, finite) if ok]
+      loss = float(np.mean(losses)) if losses else float("nan")
+      skipped = int((~finite).sum())
+      skipped_total += skipped
       learning_rate = float(fetched[-1]["learning_rate"])
-      if not np.isfinite(loss):
-        raise FloatingPointError(f"Loss became {loss} at step {step}; lower learning_rate.")
       history.append((step, loss))
       eta = (total_steps - step) / max(steps_per_s, 1e-9)
       log(f"step {step:>6}/{total_steps} ({100 * step / total_steps:5.1f}%) | loss {loss:.4f} | "
           f"lr {learning_rate:.1e} | {steps_per_s:.2f} steps/s | "
-          f"{steps_per_s * config.batch_size:.1f} clips/s | ETA {eta / 60:.1f} min")
+          f"{steps_per_s * config.batch_size:.1f} clips/s | ETA {eta / 60:.1f} min"
+          + (f" | skipped {skipped} non-finite step{'s' * (skipped > 1)} "
+             f"({skipped_total} in all)" if skipped else ""))
       if writer:
         scalars = {"train/loss": loss, "train/learning_rate": learning_rate,
                    "perf/steps_per_s": steps_per_s,
                    "perf/clips_per_s": steps_per_s * config.batch_size}
+        if skip:
+          scalars["train/skipped_steps"] = skipped
         for name, value in scalars.items():
           writer.add_scalar(name, value, step)
         writer.flush()
@@ -533,7 +600,6 @@ def _loop(config, workdir, state, step, total_steps, step_fn, batches, manager, 
           f.write(json.dumps({"step": step, **scalars}) + "\n")
       pending, window_start, window_step = [], time.time(), step
 
-    saved = step % config.checkpoint_every == 0 or step == total_steps
     if saved:
       checkpoint.save(manager, step, state, batches, config)
     stop_signal = stop_requested(step)
@@ -551,30 +617,62 @@ def _loop(config, workdir, state, step, total_steps, step_fn, batches, manager, 
   return state, history
 
 
+def nonfinite_error(config, workdir: str, manager, *, first_step: int, loss: float,
+                    step: int) -> errors.RunError:
+  """What the run says when config.nonfinite="stop" meets a non-finite step: where, what is
+  safe, the usual causes, how to go on."""
+  manager.wait_until_finished()
+  last = manager.latest_step()
+  safe = (f"the last good checkpoint is step {last} ({os.path.join(workdir, 'checkpoints', str(last))}"
+          f"); steps {last + 1}–{first_step - 1} were finite but are not saved"
+          if last is not None else "no checkpoint was saved before it")
+  if last is not None and last == first_step - 1:
+    safe = f"the last good checkpoint is step {last}, the step before it"
+  return errors.RunError(
+      f"The loss (or a gradient) was not finite at step {first_step} (loss {loss}); the run "
+      f"stopped at step {step} with nothing saved after it (config.nonfinite='stop'): {safe}. "
+      f"Usual causes: a learning rate too high (config.learning_rate={config.learning_rate}), "
+      f"bfloat16 compute (config.model.dtype={config.model.get('dtype', 'float32')!r}), a clip "
+      f"with no variation. Lower the rate, or set --config.nonfinite=skip to leave such steps "
+      f"out, and run the same command again to resume"
+      + (f" from step {last}." if last is not None else "."))
+
+
 def _truncate_metrics(workdir: str, step: int) -> None:
   """Drops the lines of workdir/metrics.jsonl after `step`: a resumed run logs those steps
-  again, and each step must appear once."""
+  again, and each step must appear once. A line cut by a crash or a full disk while it was
+  written (it is appended a line at a time: rewriting the file at every log point would cost
+  its whole size each time) is dropped too, with a line saying so."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return
   with open(path) as f:
     lines = [line for line in f if line.strip()]
-  kept = [line for line in lines if json.loads(line)["step"] <= step]
-  if len(kept) != len(lines):
-    with open(path + ".tmp", "w") as f:
-      f.writelines(kept)
-    os.replace(path + ".tmp", path)
+  kept, cut = [], 0
+  for line in lines:
+    try:
+      record = json.loads(line)
+    except ValueError:
+      cut += 1
+      continue
+    if record.get("step", step + 1) <= step:
+      kept.append(line if line.endswith("\n") else line + "\n")
+  if cut:
+    log(f"{path}: {cut} line{'s' * (cut > 1)} cut short by an interrupted write, dropped.")
+  if len(kept) != len(lines) or cut:
+    run_files.write_atomic(path, "".join(kept))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
   """Trains (resuming if possible), then evaluates; results also go to workdir/results.json."""
-  config = pipeline.with_label_key(config, log)
-  state, _, ctx = train(config, workdir, devices)
-  return evaluate_encoder(config, workdir, ctx["model"],
-                          {"params": state.params["encoder"],
-                           "batch_stats": state.batch_stats["encoder"]},
-                          ctx["sources"], ctx["sharding"], step=int(state.step),
-                          writer=ctx["writer"])
+  with workdir_lock(workdir):
+    config = pipeline.with_label_key(config, log)
+    state, _, ctx = train(config, workdir, devices)
+    return evaluate_encoder(config, workdir, ctx["model"],
+                            {"params": state.params["encoder"],
+                             "batch_stats": state.batch_stats["encoder"]},
+                            ctx["sources"], ctx["sharding"], step=int(state.step),
+                            writer=ctx["writer"])
 
 
 def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding, *, step: int,
@@ -739,6 +837,11 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
   The config must be the one that trained it (the same check as a resumed run; `eval.*`
   fields may differ), so that results.json always describes the run in config.json.
   """
+  with workdir_lock(workdir):
+    return _evaluate_checkpoint(config, workdir)
+
+
+def _evaluate_checkpoint(config, workdir):
   devices = jax.devices()
   config = pipeline.with_label_key(config, log)
   check_config(config, len(devices))
@@ -751,7 +854,20 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict
         f"--mode=eval: the workdir {workdir} holds no checkpoint (checkpoints/<step>/); train "
         f"into it first (--mode=train, the default) or give the --workdir of a trained run.")
   log(f"Workdir: {workdir}; evaluating the checkpoint of step {step}.")
-  module, variables = checkpoint.load_encoder(workdir, step=step)
+  try:
+    module, variables = checkpoint.load_encoder(workdir, step=step)
+    if not all(np.isfinite(x).all() for x in jax.tree.leaves(variables)):
+      raise ValueError(f"{os.path.join(workdir, 'checkpoints', str(step))}/state: an array "
+                       f"holds NaN or inf")
+  except errors.ConfigError:
+    raise
+  except (ValueError, OSError, KeyError) as e:  # as checkpoint.restore: a damaged step
+    run_files.silence_background_stderr()
+    raise errors.RunError(
+        f"The checkpoint of step {step} cannot be read ({checkpoint.damage(e)}); --mode=eval "
+        f"reads the latest checkpoint and does not fall back to an older one. Resume training "
+        f"with the same command (it moves the damaged step aside and continues from the one "
+        f"before), then evaluate.") from None
   builder = pipeline.get_builder(config.data, log=log)
   check_feature_keys(config, builder)
   sources = pipeline.with_train_fraction(builder.as_data_source(),
