@@ -104,7 +104,7 @@ def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir
   import signal  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  steps = 300
+  steps = 100  # with log_every=1, over 90 steps of slack for the signal to land before the end
   command = [sys.executable, "-m", "simper_jax.main", "--config=configs/rotating_digits.py:tiny",
              f"--config.data.data_dir={data_dir}", f"--config.num_steps={steps}",
              "--config.checkpoint_every=1000", f"--workdir={tmp_path / 'stopped'}"]
