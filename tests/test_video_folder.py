@@ -313,6 +313,7 @@ def test_the_hash_split_is_deterministic_and_stable_when_videos_are_added():
 # ---------------------------------------------------------------------------------------------
 # A changed folder.
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow  # Beam's worker processes
 def test_beam_prepares_the_examples_the_plain_path_does(written, prepared, tmp_path, capfd):
   """data.builder.beam=True: Beam's DirectRunner with 2 worker processes writes the same
   examples (TFDS orders both by the hash of their keys)."""
