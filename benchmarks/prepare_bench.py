@@ -24,13 +24,14 @@ preparing, and the ratio says what cropping, resampling and writing add.
 """
 
 import concurrent.futures
-
 import os
+import sys
 import tempfile
 import time
 
 from absl import app
 from absl import flags
+from absl import logging
 import cv2
 import tensorflow_datasets as tfds
 
@@ -52,6 +53,7 @@ REAL_SIZE = {"scamps": dict(num_frames=600, height=240, width=240),
 
 def main(_):
   tfds.disable_progress_bar()  # our own lines below say what was measured
+  logging.set_verbosity(logging.WARNING)  # TFDS logs every shard it writes at INFO
   for fmt in _FORMATS.value:
     if fmt == "video_folder":
       _bench_video_folder()

@@ -53,10 +53,10 @@ def video_chunks(capture: cv2.VideoCapture, size: int) -> Iterator[np.ndarray]:
     yield frames
 
 
-def timed_chunks(capture: cv2.VideoCapture, size: int, fps: float,
-                 stream_times: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-  """(times [n] in seconds, RGB uint8 frames [n, H, W, 3]) of an opened capture, `size` frames
-  at a time; releases the capture when exhausted or closed.
+def timed_frames(capture: cv2.VideoCapture, fps: float,
+                 stream_times: bool = True) -> Iterator[tuple[float, np.ndarray]]:
+  """(time in seconds, BGR uint8 frame [H, W, 3]) of each frame of an opened capture, as
+  OpenCV decodes it; releases the capture when exhausted or closed.
 
   With `stream_times`, a frame's time is its presentation timestamp (OpenCV's
   CAP_PROP_POS_MSEC after the read), so a variable-rate video keeps its real timing; a
@@ -65,7 +65,7 @@ def timed_chunks(capture: cv2.VideoCapture, size: int, fps: float,
   gave instead of the file's).
   """
   try:
-    times, frames, index, previous = [], [], 0, -math.inf
+    index, previous = 0, -math.inf
     while True:
       ok, frame = capture.read()
       if not ok:
@@ -77,16 +77,25 @@ def timed_chunks(capture: cv2.VideoCapture, size: int, fps: float,
         if index == 0 and not math.isfinite(time):
           time = 0.0
       previous = time
-      times.append(time)
-      frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+      yield time, frame
       index += 1
-      if len(frames) == size:
-        yield np.asarray(times), np.stack(frames)
-        times, frames = [], []
-    if frames:
-      yield np.asarray(times), np.stack(frames)
   finally:
     capture.release()
+
+
+def timed_chunks(capture: cv2.VideoCapture, size: int, fps: float,
+                 stream_times: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """(times [n] in seconds, RGB uint8 frames [n, H, W, 3]) of an opened capture, `size` frames
+  at a time (`timed_frames`' times); releases the capture when exhausted or closed."""
+  times, frames = [], []
+  for time, frame in timed_frames(capture, fps, stream_times):
+    times.append(time)
+    frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    if len(frames) == size:
+      yield np.asarray(times), np.stack(frames)
+      times, frames = [], []
+  if frames:
+    yield np.asarray(times), np.stack(frames)
 
 
 def frames_at(frames: np.ndarray, times: np.ndarray, new_times: np.ndarray) -> np.ndarray:
@@ -141,7 +150,12 @@ def centre_box(frame: np.ndarray):
 
 def crop_resize(frames: np.ndarray, box, size: int) -> np.ndarray:
   """[n, H, W, 3] uint8 -> [n, size, size, 3] uint8: crop to `box` (or keep all), INTER_AREA."""
+  return np.stack([crop_resize_frame(f, box, size) for f in frames])
+
+
+def crop_resize_frame(frame: np.ndarray, box, size: int) -> np.ndarray:
+  """One frame [H, W, C] -> [size, size, C]: crop to `box` (or keep all), INTER_AREA."""
   if box is not None:
     top, bottom, left, right = box
-    frames = frames[:, top:bottom, left:right]
-  return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+    frame = frame[top:bottom, left:right]
+  return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)

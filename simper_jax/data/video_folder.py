@@ -442,23 +442,37 @@ def read_frames(path: str, config: VideoFolderConfig) -> tuple[np.ndarray, float
     what = "a raw stream, which" if path.lower().endswith(video_io.RAW_STREAMS) else "the file"
     raise common.DataError(f"{path}: {what} declares no frame rate; give it with "
                            f"data.builder.source_fps.")
-  box, resized, times = None, [], []
-  for i, (chunk_times, chunk) in enumerate(video_io.timed_chunks(
-      capture, FRAMES_PER_CHUNK, rate, stream_times=not config.source_fps)):
-    if i == 0:
-      box = _crop_box(chunk[:FACE_SEARCH_FRAMES], config, path)
-    resized.append(video_io.crop_resize(chunk, box, config.image_size))
-    times.append(chunk_times)
-  if not resized:
+  # Frame by frame: each cropped and resized as soon as it is decoded, in BGR (colour
+  # conversion commutes with both), so no full-resolution chunk is ever stacked (that copy
+  # cost as much as the decoding).
+  first, small, times, box = [], [], [], None
+  decided = False  # the crop box (None for crop="none") is read off the first frames
+  for time, frame in video_io.timed_frames(capture, rate, stream_times=not config.source_fps):
+    if not decided:
+      first.append((time, frame))
+      if len(first) < FACE_SEARCH_FRAMES:
+        continue
+      box, decided = _crop_box(first, config, path), True
+    for t, f in (first if first else [(time, frame)]):
+      small.append(video_io.crop_resize_frame(f, box, config.image_size))
+      times.append(t)
+    first = []
+  if first:  # a video shorter than the face search
+    box = _crop_box(first, config, path)
+    small = [video_io.crop_resize_frame(f, box, config.image_size) for _, f in first]
+    times = [t for t, _ in first]
+  if not small:
     raise common.DataError(f"{path}: OpenCV opens it but decodes no frame from it.")
-  frames, times = np.concatenate(resized), np.concatenate(times)
-  times = times - times[0]
+  frames = np.stack(small)[..., ::-1]  # BGR → RGB
+  times = np.asarray(times) - times[0]
   duration = float(times[-1]) + 1 / rate
   new_times = np.arange(int(math.floor(times[-1] * config.fps + 1e-6)) + 1) / config.fps
   return video_io.frames_at(frames, times, new_times), duration
 
 
-def _crop_box(first_frames: np.ndarray, config: VideoFolderConfig, path: str):
+def _crop_box(first: list, config: VideoFolderConfig, path: str):
+  """The crop box from the first frames [(time, BGR frame)]."""
+  first_frames = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for _, f in first]
   if config.crop == "centre":
     return video_io.centre_box(first_frames[0])
   if config.crop == "face":
