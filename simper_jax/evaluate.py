@@ -578,6 +578,7 @@ def unlabelled_predictions(test: dict, *, fps: float, band, harmonic: int, proto
   by_video = by_clip.groupby("video_id", sort=True).agg(
       clips=("frequency_hz", "size"), frequency_hz=("frequency_hz", "median"),
       min_hz=("frequency_hz", "min"), max_hz=("frequency_hz", "max")).reset_index()
+  by_video["frequency_hz"] = np.round(by_video["frequency_hz"], 4)
   by_video[rate_column] = np.round(by_video["frequency_hz"] / per_unit, 4)
   return by_clip, by_video
 

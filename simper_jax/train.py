@@ -748,14 +748,21 @@ def unlabelled_evaluation(config, workdir: str, test: dict, step: int) -> dict:
   workdir/figures, and results.json says so."""
   e = config.eval
   unit = e.get("unit", "")
+  harmonic = e.get("fft_harmonic") or 1
   by_clip, by_video = evaluate.unlabelled_predictions(
-      test, fps=config.data.fps, band=tuple(e.band), harmonic=e.get("fft_harmonic") or 1,
+      test, fps=config.data.fps, band=tuple(e.band), harmonic=harmonic,
       protocol=e.get("protocol", "frequency"), unit=unit)
   log(f"\nNo labels (config.data.label_key is None: data.builder.labels=False, or no numeric "
       f"labels.csv column nor signals/): no error can be computed. The linear probe, 1-NN and "
       f"fine-tuning need labels and are skipped. The FFT readout's rate of each test video "
-      f"(the median over its clips):\n{by_video.head(20).to_string(index=False)}"
-      + (f"\n… {len(by_video) - 20} more." if len(by_video) > 20 else ""))
+      f"(the median over its clips), read at harmonic {harmonic}:\n"
+      f"{by_video.head(20).to_string(index=False)}"
+      + (f"\n… {len(by_video) - 20} more." if len(by_video) > 20 else "")
+      + f"\nWithout labels the harmonic cannot be chosen (eval.fft_harmonic=None reads the "
+        f"first): a feature signal may oscillate at a multiple of the rate (a swing passes its "
+        f"centre twice a cycle), reading it that many times too high. Check a few videos whose "
+        f"rate you know, then --mode=eval with --config.eval.fft_harmonic=2 (or 3) if needed; "
+        f"or label a handful and let the run choose it on them.")
   if jax.process_index() == 0:
     paths = [evaluate.write_csv(workdir, "predictions.csv", by_clip),
              evaluate.write_csv(workdir, "predictions_by_video.csv", by_video)]
