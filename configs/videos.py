@@ -7,10 +7,11 @@ On any machine, with a synthetic folder written the way such folders come:
   python -m simper_jax.main --config=configs/videos.py:synthetic
 
 Variants (`--config=configs/videos.py:VARIANT`, comma-separated):
-  (none)     sized for a first try on a 2-core laptop: a folder of about 60 videos of one to
-             five minutes prepares, trains and evaluates in well under half an hour — 32×32
-             centre crops at 15 fps, 6-s clips, the reference 3D-CNN narrowed to (8, 16)
-             channels, 600 steps of batch 8.
+  (none)     sized for a first try on a 2-core laptop — 32×32 centre crops at 15 fps, 6-s
+             clips, the reference 3D-CNN narrowed to (8, 16) channels, 600 steps of batch 8.
+             Measured (benchmarks/first_try_bench.py, 2 CPU cores): 60 videos of 1–5 min
+             (181 min of 320×240 MJPG) prepared, trained and evaluated in 18.6 min; larger
+             frames decode slower (prepare_bench: ~280 frames/s per thread at 640×480).
   large      the paper-size encoder and schedule, for accelerators: 64×64 crops, the (64, 128)
              3D-CNN, batch 32, 20 epochs.
   synthetic  a synthetic folder (nested sub-folders, four containers at four frame rates,

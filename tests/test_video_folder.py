@@ -615,7 +615,9 @@ def test_tiny_heart_rate_run_reads_the_signals_and_predict_reads_its_encoder(tmp
   from simper_jax import predict  # pylint: disable=g-import-not-at-top
   config = videos.get_config("tiny,heart_rate")
   config.data.data_dir = str(tmp_path / "tfds")
+  config.eval.classic_methods = ("pos", "green")  # what a face-crop folder would add
   results = train.train_and_evaluate(config, str(tmp_path / "run"))
   assert "snr_db" in results["fft"] and results["fft"]["n"] >= 1  # per video, the rPPG way
+  assert results["pos"]["n"] == results["green"]["n"] == results["fft"]["n"]
   reader = predict.EncoderReader(str(tmp_path / "run"))
   assert (reader.clip_frames, reader.image_size, reader.fps) == (24, 8, 8.0)
