@@ -193,15 +193,9 @@ def flatten_config(tree: dict, prefix: str = "") -> dict:
   return flat
 
 
-def _steps(folder: str) -> list[int]:
-  """The steps of the checkpoints in a checkpoints/ folder, ascending ([] if none)."""
-  return sorted(int(d) for d in os.listdir(folder) if d.isdigit()) if os.path.isdir(
-      folder) else []
-
-
 def latest_step(workdir: str) -> Optional[int]:
   """The newest checkpoint's step in `workdir`, or None; reads the folder, creates nothing."""
-  steps = _steps(os.path.join(workdir, "checkpoints"))
+  steps = run_files.checkpoint_steps(workdir)
   return steps[-1] if steps else None
 
 
@@ -327,7 +321,7 @@ def _step_dir(path: str, step: Optional[int]) -> str:
   if os.path.isfile(os.path.join(path, "encoder", "metadata")) or os.path.isdir(
       os.path.join(path, "state")):
     return path
-  steps = _steps(path)
+  steps = run_files.checkpoint_steps(path, checkpoints_dir=True)
   if not steps:
     raise FileNotFoundError(f"No checkpoint under {path}: expected a workdir, its "
                             f"checkpoints/ folder or a checkpoints/<step>/ folder.")

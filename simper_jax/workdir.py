@@ -227,10 +227,11 @@ def _what(path: str) -> str:
   return f"checkpoint {step.group(1)} ({path})" if step else path
 
 
-def checkpoint_steps(workdir: str) -> list[int]:
-  """Steps of the complete checkpoints in workdir/checkpoints (Orbax renames a step's
-  folder to its number only once every file is written)."""
-  folder = os.path.join(workdir, "checkpoints")
+def checkpoint_steps(workdir: str, checkpoints_dir: bool = False) -> list[int]:
+  """Steps of the complete checkpoints in workdir/checkpoints (or in `workdir` itself when
+  it is that folder), ascending; [] if none. Orbax renames a step's folder to its number
+  only once every file is written."""
+  folder = workdir if checkpoints_dir else os.path.join(workdir, "checkpoints")
   return sorted(int(d) for d in os.listdir(folder) if d.isdigit()) if os.path.isdir(
       folder) else []
 

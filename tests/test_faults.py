@@ -111,7 +111,7 @@ def test_the_same_command_twice_one_trains_the_other_is_refused(data_dir, tmp_pa
                                   f"{first.pid} on "), second.stderr
   # The first's files are a lone run's: each log point once, its own checkpoints only.
   assert metrics_steps(workdir) == [10, 20, 30, 40, 50, 60]
-  assert checkpoint._steps(str(workdir / "checkpoints")) == [40, 50, 60]
+  assert run_files.checkpoint_steps(str(workdir)) == [40, 50, 60]
   with open(workdir / "results.json") as f:
     assert json.load(f)["step"] == 60
 
@@ -138,7 +138,7 @@ def test_a_disk_that_fills_while_saving_is_one_line_and_the_run_resumes(data_dir
     full = run_main(*args)  # a checkpoint is ~130 kB: the fourth does not fit
     assert full.returncode == 2, full.stdout + full.stderr
     assert "Traceback" not in full.stderr and len(full.stderr.splitlines()) == 1, full.stderr
-    steps = checkpoint._steps(str(disk / "run" / "checkpoints"))
+    steps = run_files.checkpoint_steps(str(disk / "run"))
     assert full.stderr.startswith("Error: No space left on device while writing checkpoint "
                                   f"{steps[-1] + 2} ({disk / 'run' / 'checkpoints'}/"), full.stderr
     assert (f"checkpoint {steps[-1]} is complete" in full.stderr
@@ -256,7 +256,7 @@ def test_a_nan_loss_stops_the_run_before_any_checkpoint_holds_it(data_dir, tmp_p
                             "(config.nonfinite='stop'): the last good checkpoint is step 4, the "
                             "step before it."), message
   assert "config.learning_rate=" in message and "--config.nonfinite=skip" in message
-  assert checkpoint._steps(os.path.join(workdir, "checkpoints")) == [2, 4]
+  assert run_files.checkpoint_steps(workdir) == [2, 4]
 
 
 def test_nonfinite_skip_leaves_the_step_out_and_counts_it(data_dir, tmp_path, monkeypatch,
