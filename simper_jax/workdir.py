@@ -197,10 +197,10 @@ class _DiskFullRecords(logging.Filter):
 
 class _MainThreadStderr:
   """sys.stderr without what other threads write to it. After a failed checkpoint write or
-  read, TensorStore's callbacks print a traceback per pending operation into Orbax's closed
-  event loop ("RuntimeError: Event loop is closed"; by PyErr_Print, not through logging),
-  for seconds, over the run's own one-line message. Log records are not affected (their
-  handlers hold the stream they were made with)."""
+  read, TensorStore's callbacks into Orbax's closed event loop fail, one per pending
+  operation, for seconds ("RuntimeError: Event loop is closed": unraisable exceptions, which
+  sys.unraisablehook prints, not log records), over the run's own one-line message. Log
+  records are not affected (their handlers hold the stream they were made with)."""
 
   def __init__(self, stream):
     self.stream = stream
