@@ -291,9 +291,9 @@ def readout_settings(path: str, step: Optional[int] = None) -> dict:
     path, step: as for `load_encoder`.
 
   Returns:
-    {'fps': frames per second, 'band': (low, high) target band in Hz, 'harmonic': the multiple
-    of the target frequency at which the feature signal oscillates}: the keyword arguments of
-    `simper_jax.evaluate.fft_frequency`.
+    dict: the keyword arguments of `simper_jax.evaluate.fft_frequency` — 'fps' (frames per
+    second), 'band' ((low, high), the target band in Hz) and 'harmonic' (the multiple of the
+    target frequency at which the feature signal oscillates).
   """
   step_dir = _step_dir(path, step)
   spec = _encoder_spec(step_dir)

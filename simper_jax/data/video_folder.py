@@ -280,9 +280,9 @@ def read_labels(path: str, video_ids, group_by: str) -> Labels:
   row kept).
 
   Raises:
-    DataError naming the file (and line): no id column; `group_by` names no column; a
-    non-numeric value in a label column (a column is a label when any of its values is a
-    number); `end_s` not after `start_s`, or only one of them.
+    DataError: naming the file (and line): no id column; `group_by` names no column; a
+      non-numeric value in a label column (a column is a label when any of its values is a
+      number); `end_s` not after `start_s`, or only one of them.
   """
   header, rows = _read_csv(path)
   id_column = _id_column(path, header)
