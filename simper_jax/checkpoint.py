@@ -89,6 +89,19 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, data_iterator: A
 
 
 DAMAGED_DIR = "checkpoints_damaged"  # beside checkpoints/: where unreadable steps are moved
+# What Orbax, TensorStore and the JSON reader raise for a damaged step (truncated or missing
+# file, invalid metadata), and `require_finite` for an array that decodes to NaN or inf.
+DAMAGE_ERRORS = (ValueError, OSError, KeyError)
+
+
+def require_finite(tree: Any, where: str) -> None:
+  """Raises ValueError naming `where` when a float array of `tree` holds NaN or inf: a damaged
+  file can also decode to garbage, and no trained state holds one (config.nonfinite never
+  saves one)."""
+  finite = jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)) if jnp.issubdtype(
+      x.dtype, jnp.inexact) else True, tree)
+  if not all(bool(ok) for ok in jax.tree.leaves(finite)):
+    raise ValueError(f"{where}: an array holds NaN or inf")
 
 
 def restore(manager: ocp.CheckpointManager, abstract_state: Any,
@@ -111,7 +124,7 @@ def restore(manager: ocp.CheckpointManager, abstract_state: Any,
       state, iterator_state = _restore_step(manager, step, abstract_state)
     except errors.ConfigError:
       raise
-    except (ValueError, OSError, KeyError) as e:  # what Orbax and TensorStore raise for one
+    except DAMAGE_ERRORS as e:
       run_files.silence_background_stderr()
       moved = move_aside(str(manager.directory), step)
       log(f"The checkpoint of step {step} cannot be read ({damage(e, moved)}); moved it to "
@@ -145,12 +158,7 @@ def _restore_step(manager: ocp.CheckpointManager, step: int, abstract_state: Any
     iterator_state = json.load(f)
   state = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract_state))).state
-  # Read back, verified: a damaged file can also decode to garbage; NaN or inf is the kind
-  # that can be told (no trained state holds one: config.nonfinite never saves one).
-  finite = jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)) if jnp.issubdtype(
-      x.dtype, jnp.inexact) else True, state)
-  if not all(bool(ok) for ok in jax.tree.leaves(finite)):
-    raise ValueError(f"{step_dir}/state: an array holds NaN or inf")
+  require_finite(state, f"{step_dir}/state")
   return state, iterator_state
 
 
@@ -241,9 +249,7 @@ def write_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
   if jax.process_index() == 0 and not os.path.exists(path):
     # Written whole, then renamed: another process of this run may be reading it right now.
     os.makedirs(workdir, exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-      json.dump(json.loads(config.to_json_best_effort()), f, indent=2)
-    os.replace(path + ".tmp", path)
+    run_files.write_atomic(path, json.dumps(json.loads(config.to_json_best_effort()), indent=2))
 
 
 def load_encoder(path: str, step: Optional[int] = None):

@@ -26,6 +26,7 @@ import scipy  # scipy.signal, loaded by its first use (0.7 s), after the config 
 from simper_jax import heart_rate as hr
 from simper_jax import rppg_methods
 from simper_jax import sharding
+from simper_jax import workdir as run_files
 from simper_jax import similarity as similarity_lib
 from simper_jax.data import pipeline
 from simper_jax.models import heads
@@ -586,8 +587,7 @@ def unlabelled_predictions(test: dict, *, fps: float, band, harmonic: int, proto
 def write_csv(workdir: str, name: str, table) -> str:
   """workdir/name from a DataFrame, written whole or not at all (a temporary file renamed)."""
   path = os.path.join(workdir, name)
-  table.to_csv(path + ".tmp", index=False)
-  os.replace(path + ".tmp", path)
+  run_files.write_atomic(path, table.to_csv(index=False))
   return path
 
 
@@ -608,9 +608,7 @@ def write_results(workdir: str, payload: dict) -> tuple[str, str | None]:
     os.replace(path, os.path.join(workdir, "results.previous.json"))
     replaced = (f"It replaces the results of step {old_step}, kept as "
                 f"{os.path.join(workdir, 'results.previous.json')}.")
-  with open(path + ".tmp", "w") as f:
-    json.dump(payload, f, indent=2)
-  os.replace(path + ".tmp", path)
+  run_files.write_atomic(path, json.dumps(payload, indent=2))
   return path, replaced
 
 

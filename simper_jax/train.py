@@ -863,12 +863,10 @@ def _evaluate_checkpoint(config, workdir):
   log(f"Workdir: {workdir}; evaluating the checkpoint of step {step}.")
   try:
     module, variables = checkpoint.load_encoder(workdir, step=step)
-    if not all(np.isfinite(x).all() for x in jax.tree.leaves(variables)):
-      raise ValueError(f"{os.path.join(workdir, 'checkpoints', str(step))}/state: an array "
-                       f"holds NaN or inf")
+    checkpoint.require_finite(variables, os.path.join(workdir, "checkpoints", str(step), "state"))
   except errors.ConfigError:
     raise
-  except (ValueError, OSError, KeyError) as e:  # as checkpoint.restore: a damaged step
+  except checkpoint.DAMAGE_ERRORS as e:  # as checkpoint.restore: a damaged step
     run_files.silence_background_stderr()
     raise errors.RunError(
         f"The checkpoint of step {step} cannot be read ({checkpoint.damage(e)}); --mode=eval "
