@@ -25,6 +25,7 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -244,6 +245,8 @@ def disk_full_is_one_line(workdir: str):
   handlers = list(logging.getLogger().handlers)
   for handler in handlers:
     handler.addFilter(records_filter)
+  unraisable_hook = sys.unraisablehook
+  sys.unraisablehook = functools.partial(_drop_closed_loop_callbacks, unraisable_hook)
   try:
     yield
   except Exception as e:  # pylint: disable=broad-except  (re-raised unless a full disk)
@@ -262,13 +265,29 @@ def disk_full_is_one_line(workdir: str):
               f"{steps[-1]}" if steps else
             "no checkpoint was complete yet; once space is freed, run the same command again "
             "(it starts from step 0)")
-    path = path or records_filter.path
+    # The file named by the error, else by a log record, else the partial save (Orbax's
+    # error can reach the main thread before any record, and name no file).
+    newest_partial = max(partial, key=lambda d: int(re.match(r"\d*", d).group() or -1),
+                         default=None)
+    path = path or records_filter.path or (
+        os.path.join(workdir, "checkpoints", newest_partial, "") if newest_partial else "")
     raise errors.RunError(
         f"No space left on device while writing {_what(path) if path else 'into ' + workdir}"
         f": {safe}.") from None
   finally:
+    sys.unraisablehook = unraisable_hook
     for handler in handlers:
       handler.removeFilter(records_filter)
+
+
+def _drop_closed_loop_callbacks(hook, unraisable) -> None:
+  """sys.unraisablehook without TensorStore's callbacks into a closed event loop: after a
+  failed checkpoint write or read they come, one per pending operation, before the failure
+  reaches the main thread or any log record (so `silence_background_stderr` can be late)."""
+  error = unraisable.exc_value
+  if isinstance(error, RuntimeError) and "Event loop is closed" in str(error):
+    return
+  hook(unraisable)
 
 
 # ---------------------------------------------------------------------------------------------
