@@ -102,8 +102,8 @@ def loop(c: ml_collections.ConfigDict, *, batch_size: int, num_epochs: int,
   c.num_epochs = num_epochs  # training length in epochs of the training split
   c.num_steps = placeholder(int)  # if set, overrides num_epochs (the lr schedule stays in epochs)
   c.learning_rate = 1e-3  # Adam learning rate (SimPer reference)
-  c.lr_decay_epochs = lr_decay_epochs  # epochs at which the learning rate is multiplied by...
-  c.lr_decay_factor = 0.1  # ...this factor
+  c.lr_decay_epochs = lr_decay_epochs  # epochs at which the lr is multiplied by lr_decay_factor
+  c.lr_decay_factor = 0.1  # the learning rate's factor at each of lr_decay_epochs
   c.log_every = 50  # steps between progress lines and TensorBoard points
   c.checkpoint_every = checkpoint_every  # steps between checkpoints (and one at the end)
   c.keep_checkpoints = 3  # how many recent checkpoints to keep

@@ -73,8 +73,8 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.eval.protocol = "heart_rate"  # rPPG HR protocol (detrend, band-pass, periodogram)
   c.eval.unit = "bpm"  # unit of the label, for the results table
   c.eval.band = (0.75, 2.5)  # plausible heart rates, Hz (45–150 bpm)
-  c.eval.window_seconds = placeholder(float)  # FFT readout per window of this length; None →
-  # per whole video (the toolbox's default)
+  # FFT readout per window of this length, s; None → per whole video (the toolbox's default).
+  c.eval.window_seconds = placeholder(float)
   c.eval.fft_harmonic = 1  # (frequency protocol only) feature-signal harmonic of the target
   c.eval.knn_similarity = "max_xcorr"  # 1-NN readout's similarity of feature signals
   # Classic training-free rPPG methods (simper_jax/rppg_methods.py), each a row of the results

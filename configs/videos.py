@@ -71,8 +71,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.train_fraction = 1.0
   c.data.builder = ml_collections.ConfigDict()
   c.data.builder.fps = c.data.get_ref("fps")  # frames resampled to this rate by timestamps
-  c.data.builder.source_fps = 0.0  # rate of videos that declare none (raw streams); > 0 replaces
-  # every video's declared rate; 0 → each video's own
+  # Frame rate of videos that declare none (raw streams): > 0 replaces every video's declared
+  # rate; 0 → each video's own.
+  c.data.builder.source_fps = 0.0
   c.data.builder.crop = "centre"  # "none" (whole frame), "centre" (square) or "face" (Haar box)
   c.data.builder.face_box_scale = 1.5  # crop="face": the face box enlarged by this factor
   c.data.builder.image_size = 32  # side of the square frames after crop and resize
