@@ -1,4 +1,5 @@
-"""Every code block of README.md runs, so the README cannot drift from the code.
+"""Every code block of README.md and docs/*.md runs, so the documentation cannot drift from
+the code; the site builds with `mkdocs build --strict`; docs/configs.md is what the configs say.
 
 - ```python blocks are executed, in a folder holding the workdirs they name (tiny runs).
 - ```bash blocks: every `python -m simper_jax.main ...` command line is parsed as the command
@@ -8,6 +9,8 @@
 - Output blocks that start with a command (`$ ...`) are compared with what the command prints.
 """
 
+import glob
+import importlib.util
 import os
 import re
 import shlex
@@ -19,17 +22,36 @@ from absl import flags
 import pytest
 
 from configs import scamps as scamps_config
+from simper_jax import config_reference
 from simper_jax import main
 from simper_jax import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def readme_blocks() -> list[tuple[str, str]]:
-  """(language, text) of every fenced block of README.md, in order."""
-  with open(os.path.join(REPO, "README.md")) as f:
+DOC_FILES = ["README.md"] + sorted(os.path.relpath(p, REPO)
+                                   for p in glob.glob(os.path.join(REPO, "docs", "*.md")))
+
+
+def file_blocks(name: str) -> list[tuple[str, str]]:
+  """(language, text) of every fenced block of one Markdown file, in order."""
+  with open(os.path.join(REPO, name)) as f:
     text = f.read()
   return re.findall(r"^```(\w*)\n(.*?)^```", text, flags=re.M | re.S)
+
+
+def doc_blocks() -> list[tuple[str, str]]:
+  """(language, text) of every fenced block of README.md and the docs pages, file by file."""
+  return [block for name in DOC_FILES for block in file_blocks(name)]
+
+
+def block_ids(language: str) -> list[tuple[str, str]]:
+  """("README.md:0", text) of every block in `language`, numbered within its file."""
+  found = []
+  for name in DOC_FILES:
+    texts = [text for lang, text in file_blocks(name) if lang == language]
+    found += [(f"{name}:{i}", text) for i, text in enumerate(texts)]
+  return found
 
 
 def shell_commands(block: str) -> list[list[str]]:
@@ -65,12 +87,20 @@ def parse_main_flags(args: list[str]) -> None:
     os.chdir(previous)
   assert parsed["config"].value.method
 
-PYTHON_BLOCKS = [text for language, text in readme_blocks() if language == "python"]
-BASH_BLOCKS = [text for language, text in readme_blocks() if language == "bash"]
+PYTHON_BLOCKS = block_ids("python")
+BASH_BLOCKS = block_ids("bash")
 
 
-def test_the_readme_has_the_blocks_this_test_reads():
-  assert len(PYTHON_BLOCKS) >= 2 and len(BASH_BLOCKS) >= 5
+def test_the_docs_have_the_blocks_this_test_reads():
+  readme = file_blocks("README.md")
+  assert [lang for lang, _ in readme].count("python") >= 1
+  assert [lang for lang, _ in readme].count("bash") >= 3
+  assert len(PYTHON_BLOCKS) >= 4 and len(BASH_BLOCKS) >= 20
+
+
+def test_the_readme_is_a_front_door():
+  with open(os.path.join(REPO, "README.md")) as f:
+    assert len(f.read().splitlines()) < 250  # the rest is on the docs pages
 
 
 @pytest.fixture(scope="module")
@@ -89,19 +119,19 @@ def readme_workdirs(tiny_run, scamps_data_dir, tmp_path_factory):
 
 
 @pytest.mark.slow  # reads the shared tiny runs (RotatingDigits and SCAMPS)
-@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
-def test_python_block_runs(index, readme_workdirs, monkeypatch, capsys):
+@pytest.mark.parametrize("where, block", PYTHON_BLOCKS, ids=[w for w, _ in PYTHON_BLOCKS])
+def test_python_block_runs(where, block, readme_workdirs, monkeypatch, capsys):
   monkeypatch.chdir(readme_workdirs)
-  code = compile(PYTHON_BLOCKS[index], f"README.md python block {index}", "exec")
+  code = compile(block, f"{where} (python block)", "exec")
   exec(code, {})  # pylint: disable=exec-used
-  if "predicted Hz" in PYTHON_BLOCKS[index]:
+  if "predicted Hz" in block:
     out = capsys.readouterr().out
     assert "true Hz:" in out and "predicted Hz:" in out
 
 
-@pytest.mark.parametrize("index", range(len(BASH_BLOCKS)))
-def test_bash_block_commands_parse(index, tmp_path):
-  commands = shell_commands(BASH_BLOCKS[index])
+@pytest.mark.parametrize("where, block", BASH_BLOCKS, ids=[w for w, _ in BASH_BLOCKS])
+def test_bash_block_commands_parse(where, block, tmp_path):
+  commands = shell_commands(block)
   assert commands
   for command in commands:
     if command[:3] in (["python", "-m", "simper_jax.main"], ["srun", "python", "-m"]):
@@ -126,10 +156,13 @@ def test_bash_block_commands_parse(index, tmp_path):
       predict.define_flags(parsed)
       parsed(["predict", *command[3:]])  # an unknown flag or a bad value raises
       assert parsed.video, command
+    elif command[:3] == ["python", "-m", "simper_jax.config_reference"]:
+      assert set(command[3:]) <= {"--write"}, command  # not run: it would rewrite the page
     else:
       # Set-up (venv, pip, activate, the browser the report test drives) and tools outside
-      # the project (tensorboard).
-      assert command[0] in ("python3", ".", "pip", "tensorboard", "(command", "apt-get"), command
+      # the project (tensorboard, the site's mkdocs).
+      assert command[0] in ("python3", ".", "pip", "tensorboard", "(command", "apt-get",
+                            "mkdocs"), f"{where}: {command}"
 
 
 def _with_dry_run(args: list[str]) -> list[str]:
@@ -139,7 +172,7 @@ def _with_dry_run(args: list[str]) -> list[str]:
 
 
 def test_the_documented_missing_data_message_is_what_the_command_prints(tmp_path):
-  block = next(text for language, text in readme_blocks()
+  block = next(text for language, text in doc_blocks()
                if not language and text.startswith("$ python -m simper_jax.main"))
   command, *shown = block.splitlines()
   result = subprocess.run([sys.executable] + shlex.split(command[2:])[1:], cwd=REPO,
@@ -153,7 +186,7 @@ def test_the_documented_missing_data_message_is_what_the_command_prints(tmp_path
 
 
 def test_the_documented_tpu_dry_run_is_what_the_script_prints():
-  blocks = readme_blocks()
+  blocks = doc_blocks()
   index = next(i for i, (language, text) in enumerate(blocks) if "launch/tpu.py" in text)
   command = shell_commands(blocks[index][1])[0]
   shown = [line for line in blocks[index + 1][1].splitlines() if line.startswith("$ gcloud")]
@@ -162,3 +195,39 @@ def test_the_documented_tpu_dry_run_is_what_the_script_prints():
   assert result.returncode == 0, result.stderr
   printed = [line for line in result.stdout.splitlines() if line.startswith("$ gcloud")]
   assert printed == shown
+
+
+def test_the_site_builds_strict(tmp_path):
+  """mkdocs.yml's strict build: a broken link or anchor, a page left out of the navigation, an
+  unreadable docstring or a missing snippet file is an error. The test extra installs mkdocs;
+  outside CI a checkout without it skips, under CI the test fails."""
+  if importlib.util.find_spec("mkdocs") is None and not os.environ.get("CI"):
+    pytest.skip("mkdocs is not installed: pip install -e '.[docs]'")
+  result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                           str(tmp_path / "site")], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+  assert result.returncode == 0, result.stdout + result.stderr
+  for page in ("index.html", "api/index.html", "configs/index.html", "changelog/index.html"):
+    assert os.path.isfile(tmp_path / "site" / page), page
+  with open(tmp_path / "site" / "api" / "index.html") as f:
+    api = f.read()
+  # mkdocstrings rendered the docstrings (not just the ::: lines).
+  assert "load_encoder" in api and "doc-heading" in api
+  with open(tmp_path / "site" / "changelog" / "index.html") as f:
+    assert "Faults a long run meets" in f.read()  # CHANGELOG.md was included
+
+
+def test_the_config_reference_is_what_the_configs_say():
+  with open(config_reference.PAGE) as f:
+    written = f.read()
+  assert written == config_reference.page(), (
+      "docs/configs.md differs from the configs: run python -m simper_jax.config_reference "
+      "--write")
+
+
+@pytest.mark.parametrize("name", config_reference.CONFIG_FILES)
+def test_every_config_field_has_a_comment(name):
+  _, fields = config_reference.config_fields(name)
+  assert len(fields) > 50
+  missing = [f.path for f in fields if not f.comment]
+  assert not missing, f"configs/{name}.py: no comment where these are first assigned: {missing}"
