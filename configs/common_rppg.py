@@ -33,7 +33,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.data = ml_collections.ConfigDict()
   c.data.name = dataset  # TFDS builder in simper_jax/data/
   c.data.data_dir = placeholder(str)  # prepared array_record files; None → ~/tensorflow_datasets
-  # The dataset as distributed (see README); None → <data_dir>/downloads/manual/<name>.
+  # The dataset as distributed (docs/heart-rate.md); None → <data_dir>/downloads/manual/<name>.
   c.data.manual_dir = placeholder(str)
   c.data.label_key = "heart_rate"  # per-clip HR (bpm) from the clip's PPG, by the HR protocol
   c.data.fps = 30.0  # frame rate of the videos, Hz

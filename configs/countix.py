@@ -1,6 +1,6 @@
-r"""SimPer on Countix (repetition counting; docs/datasets.md), ResNet3D-18.
+r"""SimPer on Countix (repetition counting; docs/counting.md), ResNet3D-18.
 
-Run (with Countix in the manual_dir, see README):
+Run (with Countix in the manual_dir, see docs/counting.md):
   python -m simper_jax.main --config=configs/countix.py --config.data.manual_dir=/data/countix
 On any machine, with synthetic files in Countix's real format (CSVs + videos):
   python -m simper_jax.main --config=configs/countix.py:synthetic --workdir=workdir/countix_synthetic
@@ -45,7 +45,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict()
   c.data.name = "countix"  # TFDS builder in simper_jax/data/
   c.data.data_dir = placeholder(str)  # prepared array_record files; None → ~/tensorflow_datasets
-  # countix_{train,val,test}.csv and videos/ (see README); None → <data_dir>/downloads/manual/countix
+  # countix_{train,val,test}.csv and videos/ (see docs/counting.md); None → <data_dir>/downloads/manual/countix
   c.data.manual_dir = placeholder(str)
   c.data.label_key = "frequency"  # repetitions per second = count / segment duration
   c.data.fps = 10.0  # frame rate of the prepared clips, Hz
@@ -80,12 +80,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   if "synthetic" in variants or "tiny" in variants:
     c.data.synthetic = ml_collections.ConfigDict()  # files written in the real format
-    c.data.synthetic.num_train = 40  # videos per split (two rows each)
-    c.data.synthetic.num_val = 4
-    c.data.synthetic.num_test = 16
+    c.data.synthetic.num_train = 40  # training videos (two rows each)
+    c.data.synthetic.num_val = 4  # validation videos
+    c.data.synthetic.num_test = 16  # test videos
     c.data.synthetic.missing_per_split = 2  # rows whose video is not written
-    c.data.synthetic.height = 64  # frame size written
-    c.data.synthetic.width = 64
+    c.data.synthetic.height = 64  # frame height written
+    c.data.synthetic.width = 64  # frame width written
     c.data.synthetic.frequency_range = (0.5, 3.0)  # Hz, whole counts over 2.5–4 s segments
     c.data.synthetic.seed = 0  # generation seed
     c.data.fps = 12.0

@@ -1,4 +1,4 @@
-r"""SimPer on land-surface temperature (LST; docs/datasets.md), ResNet3D-18.
+r"""SimPer on land-surface temperature (LST; docs/temperature.md), ResNet3D-18.
 
 The task (simper_jax/data/lst.py): from the last `window_hours` hourly temperature maps of a
 tile, predict the tile's mean temperature over the next 24 hours. The target is a temperature,
@@ -6,7 +6,7 @@ not a frequency, so the FFT readout does not apply (eval.protocol="regression"):
 the 1-NN readout, the linear probe on the feature signal, the train mean, the persistence
 forecast (the last 24 h of the window as the next 24 h) and fine-tuning.
 
-Run (with NetCDF files in the manual_dir, see README):
+Run (with NetCDF files in the manual_dir, see docs/temperature.md):
   python -m simper_jax.main --config=configs/lst.py --config.data.manual_dir=/data/era5_skt
 On any machine, with a synthetic ERA5-like NetCDF (diurnal cycles, weather, missing values):
   python -m simper_jax.main --config=configs/lst.py:synthetic --workdir=workdir/lst_synthetic

@@ -1,7 +1,7 @@
-r"""SimPer on PURE (PNG frames + JSON oximeter data; docs/datasets.md), evaluated by the rPPG HR
+r"""SimPer on PURE (PNG frames + JSON oximeter data; docs/heart-rate.md), evaluated by the rPPG HR
 protocol.
 
-Run (with PURE in the manual_dir, see README):
+Run (with PURE in the manual_dir, see docs/heart-rate.md):
   python -m simper_jax.main --config=configs/pure.py --config.data.manual_dir=/data/PURE
 On any machine, with synthetic XX-YY/ recordings:
   python -m simper_jax.main --config=configs/pure.py:synthetic --workdir=workdir/pure_synthetic

@@ -1,6 +1,6 @@
-r"""SimPer on SCAMPS (synthetic avatars; docs/datasets.md), evaluated by the rPPG HR protocol.
+r"""SimPer on SCAMPS (synthetic avatars; docs/heart-rate.md), evaluated by the rPPG HR protocol.
 
-Run (with SCAMPS in the manual_dir, see README):
+Run (with SCAMPS in the manual_dir, see docs/heart-rate.md):
   python -m simper_jax.main --config=configs/scamps.py --config.data.manual_dir=/data/SCAMPS
 On any machine, with synthetic files in SCAMPS's real .mat format:
   python -m simper_jax.main --config=configs/scamps.py:synthetic --workdir=workdir/scamps_synthetic

@@ -1,6 +1,6 @@
-r"""SimPer on UBFC-rPPG (DATASET_2; docs/datasets.md), evaluated by the rPPG HR protocol.
+r"""SimPer on UBFC-rPPG (DATASET_2; docs/heart-rate.md), evaluated by the rPPG HR protocol.
 
-Run (with UBFC-rPPG in the manual_dir, see README):
+Run (with UBFC-rPPG in the manual_dir, see docs/heart-rate.md):
   python -m simper_jax.main --config=configs/ubfc.py --config.data.manual_dir=/data/UBFC
 On any machine, with synthetic subjectN/vid.avi + ground_truth.txt files:
   python -m simper_jax.main --config=configs/ubfc.py:synthetic --workdir=workdir/ubfc_synthetic

@@ -1,5 +1,5 @@
-r"""SimPer on your own videos: every video under a folder, labelled or not (README, "Your own
-videos"; simper_jax/data/video_folder.py says the layout).
+r"""SimPer on your own videos: every video under a folder, labelled or not (docs/your-videos.md;
+simper_jax/data/video_folder.py says the layout).
 
 Run:
   python -m simper_jax.main --config=configs/videos.py --config.data.manual_dir=DIR
@@ -126,8 +126,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.data.synthetic = ml_collections.ConfigDict()  # a folder written like a user's
     c.data.synthetic.num_videos = 16  # videos, two per subject
     c.data.synthetic.seconds = 24.0  # each video's length
-    c.data.synthetic.height = 64  # frame size written
-    c.data.synthetic.width = 80
+    c.data.synthetic.height = 64  # frame height written
+    c.data.synthetic.width = 80  # frame width written
     c.data.synthetic.rate_range = (0.75, 2.5)  # the swing's rate, Hz
     c.data.synthetic.seed = 0  # generation seed
     c.data.builder.group_by = "subject"  # a subject's two videos stay on one side

@@ -87,12 +87,14 @@ def _comments(filename: str) -> tuple[dict, list[str]]:
 
 def comment_at(filename: str, line: int) -> str:
   """The comment of the assignment at `line`: the comment-only lines right above it, then
-  its end-of-line comment, joined into one string. An assignment without either shares the
-  comment of the assignment on the line before it (`height = 64  # frame size` then
-  `width = 80`; a comment above a group of fields)."""
+  its end-of-line comment, joined into one string. A comment block above a run of
+  assignments without end-of-line comments covers the run (`# Coordinate names; ...` above
+  time_name, latitude_name, longitude_name); an end-of-line comment covers its own line only,
+  so a field added without one is found by the test that every field has a comment."""
   trailing, lines = _comments(filename)
-  if (line not in trailing and line >= 2 and not lines[line - 2].strip().startswith("#")
-      and lines[line - 2].strip() and "=" in lines[line - 2]):
+  previous = lines[line - 2] if line >= 2 else ""
+  if (line not in trailing and previous.strip() and not previous.strip().startswith("#")
+      and "=" in previous and line - 1 not in trailing):
     return comment_at(filename, line - 1)
   above = []
   i = line - 2
@@ -156,12 +158,24 @@ def _variants(module) -> tuple[str, ...]:
   return tuple(importlib.import_module("configs.common_rppg").VARIANTS)
 
 
+def _short(value) -> str:
+  """repr, with floats like 4/3 cut to 6 significant digits (1.33333)."""
+  if isinstance(value, float) and len(repr(value)) > 8:
+    return format(value, ".6g")
+  if isinstance(value, tuple):
+    inner = ", ".join(_short(v) for v in value)
+    return f"({inner},)" if len(value) == 1 else f"({inner})"
+  return repr(value)
+
+
 def _value(value) -> str:
-  return f"`{value!r}`".replace("|", "\\|")
+  return f"`{_short(value)}`".replace("|", "\\|")
 
 
 def _cell(text: str) -> str:
-  return text.replace("|", "\\|")
+  """A comment as table-cell Markdown: `|` would end the cell and `<name>` would be read as
+  an HTML tag and vanish."""
+  return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _row(field: Field) -> str:

@@ -1,4 +1,4 @@
-"""Evaluation of a trained encoder: FFT readout, 1-NN and linear probe (docs/method.md §6); heart
+"""Evaluation of a trained encoder: FFT readout, 1-NN and linear probe (docs/readouts.md); heart
 rate by the rPPG protocol; fine-tuning lives in `simper_jax.finetune`.
 
 Both read the *feature signal* z [T] of each whole test clip (the encoder is convolutional in
@@ -215,7 +215,7 @@ def choose_fft_harmonic(train_signals: np.ndarray, train_labels: np.ndarray, fps
 def nearest_neighbour(train_signals: np.ndarray, train_labels: np.ndarray,
                       test_signals: np.ndarray, *, similarity: str = "max_xcorr",
                       fps: float = 30.0, memory: int = 2**26) -> np.ndarray:
-  """The 1-NN readout (docs/method.md §6): each test clip gets the label of the training clip
+  """The 1-NN readout (docs/readouts.md): each test clip gets the label of the training clip
   whose feature signal is most similar to its own.
 
   Similarities are computed on the device in chunks of test rows against every training clip

@@ -1,4 +1,4 @@
-"""Fine-tuning with a fraction of the labels (docs/method.md §6, data efficiency).
+"""Fine-tuning with a fraction of the labels (docs/readouts.md; data efficiency: docs/experiments.md).
 
 The encoder and a linear head on the feature signal's power spectrum — the linear probe's
 input, computed differentiably by `evaluate.spectrum` — are trained together on a random

@@ -1,4 +1,4 @@
-"""Heart rate from a pulse signal, by the rPPG-Toolbox protocol (docs/datasets.md).
+"""Heart rate from a pulse signal, by the rPPG-Toolbox protocol (docs/heart-rate.md).
 
 signal → (cumsum, for a difference signal) → smoothness-priors detrend (λ = 100) →
 1st-order Butterworth band-pass, zero-phase (filtfilt) → periodogram with nfft = the next power

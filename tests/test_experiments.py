@@ -217,7 +217,7 @@ def test_the_report_renders_its_tables_and_images_in_a_headless_browser(grid_dir
   if not chromedriver:
     if os.environ.get("CI"):
       pytest.fail("chromedriver is not installed: the test command installs chromium and "
-                  "chromium-driver (README, Tests).")
+                  "chromium-driver (docs/getting-started.md, the test command).")
     pytest.skip("no chromedriver here (apt-get install chromium chromium-driver)")
   from selenium import webdriver  # pylint: disable=g-import-not-at-top
   options = webdriver.ChromeOptions()

@@ -1,5 +1,5 @@
 """Countix (Dwibedi et al. 2020, RepNet): repeated actions in Kinetics clips, with counts
-(docs/datasets.md).
+(docs/counting.md).
 
 manual_dir holds the official annotation files and the user's own copies of the videos:
 

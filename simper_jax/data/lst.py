@@ -1,5 +1,5 @@
 """Land-surface temperature (LST): forecast a tile's next-day mean temperature from the last
-days of hourly temperature maps (docs/datasets.md).
+days of hourly temperature maps (docs/temperature.md).
 
 The paper's LST files are not public; this reads the open, documented form of the same data:
 gridded hourly temperature as CF-convention NetCDF, dimensions (time, latitude, longitude),

@@ -1,4 +1,4 @@
-"""PURE (Stricker et al. 2014): 10 subjects × 6 setups, 30 Hz PNG frames (docs/datasets.md).
+"""PURE (Stricker et al. 2014): 10 subjects × 6 setups, 30 Hz PNG frames (docs/heart-rate.md).
 
 Layout: `XX-YY/XX-YY/*.png` (frames, in name order) and `XX-YY/XX-YY.json` with `/Image`
 (one {"Timestamp"} per frame) and `/FullPackage` (pulse-oximeter samples, 60 Hz:

@@ -1,4 +1,4 @@
-"""The machinery the rPPG builders (SCAMPS, UBFC-rPPG, PURE) share (docs/datasets.md).
+"""The machinery the rPPG builders (SCAMPS, UBFC-rPPG, PURE) share (docs/heart-rate.md).
 
 A dataset module says only how to list its videos and how to read one; this module does the
 rest, the rPPG-Toolbox way: face box from OpenCV's Haar cascade on the first frame, enlarged

@@ -1,4 +1,4 @@
-"""SCAMPS (McDuff et al. 2022): synthetic avatars with ground-truth PPG (docs/datasets.md).
+"""SCAMPS (McDuff et al. 2022): synthetic avatars with ground-truth PPG (docs/heart-rate.md).
 
 Each video is one MATLAB v7.3 file (HDF5), read with h5py: `Xsub` the 240×240 face crop,
 video values in [0, 1]; `d_ppg` the PPG, one sample per frame. HDF5 stores MATLAB arrays with

@@ -1,4 +1,4 @@
-"""UBFC-rPPG (DATASET_2): 42 subjects filmed at 30 fps with a pulse oximeter (docs/datasets.md).
+"""UBFC-rPPG (DATASET_2): 42 subjects filmed at 30 fps with a pulse oximeter (docs/heart-rate.md).
 
 Layout: `subjectN/vid.avi` and `subjectN/ground_truth.txt`, the latter three lines of
 space-separated numbers: PPG, HR (bpm), timestamps (s). Frames decode as BGR and are

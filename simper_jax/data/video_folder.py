@@ -1,5 +1,5 @@
 """Your own videos: every video under a folder, in any container OpenCV's FFmpeg decodes,
-labelled or not (docs/datasets.md, "Your own videos").
+labelled or not (docs/your-videos.md).
 
 The folder (config.data.manual_dir):
 
