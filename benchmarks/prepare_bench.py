@@ -1,6 +1,7 @@
 """What preparing a dataset costs: seconds per video (or per map) and bytes per example on disk.
 
-    python benchmarks/prepare_bench.py [--formats=scamps,ubfc_rppg,pure,countix,lst,video_folder]
+    python benchmarks/prepare_bench.py [--formats=scamps,ubfc_rppg,pure,countix,lst,video_folder,
+                                                  timeseries]
                                        [--videos=2]
 
 Writes `--videos` synthetic videos per format at the real datasets' resolution and length
@@ -21,6 +22,11 @@ prepared with configs/videos.py's default fields (15 fps, centre crop, 32×32, 6
 1 and `--workers` threads — beside OpenCV's bare decode of the same files (every frame read,
 nothing else) with as many threads, in the same run: the decode is the physical limit of
 preparing, and the ratio says what cropping, resampling and writing add.
+
+timeseries (your own recordings): 8 synthetic wrist recordings of `--minutes` minutes at
+~50 Hz, once as CSV (epoch-ns times) and once as Parquet (datetimes), prepared with
+configs/timeseries.py's default fields and `--workers` threads — beside pandas' bare read of
+the same files (read_csv / read_parquet, nothing else), in the same run: MB/s of input.
 """
 
 import concurrent.futures
@@ -44,6 +50,7 @@ _FORMATS = flags.DEFINE_list("formats", ["scamps", "ubfc_rppg", "pure", "countix
 _VIDEOS = flags.DEFINE_integer("videos", 2, "Videos per format (at least enough for a train "
                                 "and a test split: 5 SCAMPS, 2 UBFC, 3 PURE).")
 _WORKERS = flags.DEFINE_integer("workers", 2, "Preparation threads.")
+_MINUTES = flags.DEFINE_float("minutes", 30.0, "timeseries: minutes per recording.")
 # The synthetic writers put SCAMPS videos 0-2 in Train, 4 in Test; PURE has 2 per subject.
 MIN_VIDEOS = {"scamps": 5, "ubfc_rppg": 2, "pure": 3}
 REAL_SIZE = {"scamps": dict(num_frames=600, height=240, width=240),
@@ -57,6 +64,9 @@ def main(_):
   for fmt in _FORMATS.value:
     if fmt == "video_folder":
       _bench_video_folder()
+      continue
+    if fmt == "timeseries":
+      _bench_timeseries()
       continue
     if fmt in OTHER_FORMATS:
       _bench_other(fmt)
@@ -178,6 +188,46 @@ def _bench_video_folder() -> None:
             f"{frames / decode:6.0f} frames/s; prepare {len(paths) / prepared:5.2f} videos/s, "
             f"{frames / prepared:6.0f} decoded frames/s ({clips} clips): "
             f"{prepared / decode:.2f}× the bare decode", flush=True)
+
+
+def _bench_timeseries() -> None:
+  """Times the timeseries builder (configs/timeseries.py's defaults) on CSV and on Parquet,
+  beside pandas' bare read of the same files."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from configs import timeseries as ts_config  # pylint: disable=g-import-not-at-top
+  from simper_jax.data import synthetic_timeseries as syn_ts  # pylint: disable=g-import-not-at-top
+  from simper_jax.data import timeseries  # pylint: disable=g-import-not-at-top
+  fields = {k: v for k, v in ts_config.get_config().data.builder.to_dict().items()
+            if k in timeseries.TimeseriesConfig.__dataclass_fields__}
+  spec = syn_ts.SyntheticSpec(num_recordings=8, seconds=_MINUTES.value * 60)
+  for fmt, read in (("csv", pd.read_csv), ("parquet", pd.read_parquet)):
+    with tempfile.TemporaryDirectory() as tmp:
+      manual = os.path.join(tmp, "manual")
+      for item in syn_ts.recording_plan(spec):
+        path = os.path.join(manual, *item["id"].split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        syn_ts.write_recording(path, spec, {**item, "format": fmt})
+      files = [os.path.join(r, f) for r, _, fs in os.walk(manual) for f in fs]
+      size = _du(manual) / 1e6
+      start = time.perf_counter()
+      with concurrent.futures.ThreadPoolExecutor(_WORKERS.value) as pool:
+        rows = sum(len(frame) for frame in pool.map(read, files))
+      bare = time.perf_counter() - start
+      builder = timeseries.Timeseries(
+          config=timeseries.make_config(**{**fields, "num_workers": _WORKERS.value,
+                                           "source": manual}),
+          data_dir=os.path.join(tmp, "tfds"), file_format="array_record")
+      start = time.perf_counter()
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=manual))
+      prepared = time.perf_counter() - start
+      windows = sum(len(s) for s in builder.as_data_source().values())
+      print(f"timeseries {fmt}: {len(files)} recordings of {_MINUTES.value:g} min at "
+            f"~{spec.rate:g} Hz, 3 channels ({rows:,} rows, {size:.1f} MB), "
+            f"{_WORKERS.value} thread(s): pandas' bare read {size / bare:6.1f} MB/s; prepare "
+            f"{size / prepared:6.1f} MB/s ({windows} windows): {prepared / bare:.2f}× the bare "
+            f"read", flush=True)
 
 
 def _du(path: str) -> int:

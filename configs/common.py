@@ -24,6 +24,7 @@ def simper(*, num_speeds: int, speed_range: tuple[float, float],
 def augment() -> ml_collections.ConfigDict:
   """Periodicity-invariant augmentations, one draw per view (docs/method.md §2)."""
   a = ml_collections.ConfigDict()
+  a.name = "video"  # the augmentation family (simper_jax/augment.py): "video" or "series"
   a.reverse_prob = 0.5  # probability of playing the view backwards
   a.crop_area = (0.5, 1.0)  # random resized crop: area fraction range
   a.crop_aspect = (0.75, 4 / 3)  # random resized crop: aspect ratio range

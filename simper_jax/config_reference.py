@@ -32,7 +32,7 @@ PAGE = os.path.join(REPO, "docs", "configs.md")
 # The config files a user runs, in the order the page lists them (the others are shared code);
 # the three rPPG configs are one section, as they are one config (configs/common_rppg.py).
 CONFIG_GROUPS = (("rotating_digits",), ("scamps", "ubfc", "pure"), ("countix",), ("lst",),
-                 ("videos",))
+                 ("videos",), ("timeseries",))
 CONFIG_FILES = tuple(name for group in CONFIG_GROUPS for name in group)
 
 

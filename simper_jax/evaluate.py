@@ -43,12 +43,14 @@ def power_spectrum(signals: np.ndarray, fps: float, pad_factor: int = 4):
 
 
 def fft_frequency(signals: np.ndarray, fps: float, band: tuple[float, float],
-                  harmonic: int = 1) -> np.ndarray:
+                  harmonic: float = 1) -> np.ndarray:
   """[N, T] feature signals -> [N] target frequency (Hz) read off the highest spectral peak.
 
   `harmonic` h says that the feature signal oscillates at h × the target frequency (a
   back-and-forth rotation passes every angle twice per cycle, so its appearance, and SimPer's
-  feature signal, peak at 2f): the peak is searched in h × `band` and divided by h.
+  feature signal, peak at 2f; a wrist's arm swing repeats once per stride, two steps, so an
+  accelerometer's strongest rhythm is at f/2, h = 0.5): the peak is searched in h × `band`
+  and divided by h.
   """
   freqs, power = power_spectrum(signals, fps)
   freqs = freqs / harmonic
@@ -178,7 +180,7 @@ def compute_features(encode: Callable, batches, mean_rgb: bool = False) -> dict:
 
   Args:
     mean_rgb: also keep each clip's mean colour per frame, [N, T, C] in 0–255 (the input of
-      the classic rPPG methods, `rppg_methods`).
+      the classic rPPG methods, `rppg_methods`; a time series' channels themselves).
   Returns:
     {'signals': [N, T], ['mean_rgb': [N, T, C],] and every other key of the batches
     ('label', ...): [N, ...]}, with the padding rows dropped.
@@ -195,21 +197,22 @@ def compute_features(encode: Callable, batches, mean_rgb: bool = False) -> dict:
   return {key: np.concatenate(values) for key, values in collected.items()}
 
 
-HARMONICS = (1, 2, 3)
+HARMONICS = (1, 2, 3)  # eval.fft_harmonics' default
 
 
 def choose_fft_harmonic(train_signals: np.ndarray, train_labels: np.ndarray, fps: float,
-                        band, readout: Callable = fft_frequency) -> int:
-  """The harmonic of `HARMONICS` whose FFT readout has the lowest MAE on the *training*
-  split's labels: the rule for every method and protocol when `eval.fft_harmonic` is None, so
-  that no readout setting is chosen on test data.
+                        band, readout: Callable = fft_frequency,
+                        harmonics=HARMONICS) -> float:
+  """The harmonic of `harmonics` (eval.fft_harmonics) whose FFT readout has the lowest MAE on
+  the *training* split's labels: the rule for every method and protocol when
+  `eval.fft_harmonic` is None, so that no readout setting is chosen on test data.
 
   `readout(train_signals, fps, band, harmonic) -> [N] Hz`: `fft_frequency`, or a variant of
-  it (Countix's reads each clip's segment only).
+  it (Countix's reads each clip's segment only; the input baselines).
   """
   maes = [np.mean(np.abs(readout(train_signals, fps, band, h) - train_labels))
-          for h in HARMONICS]
-  return HARMONICS[int(np.argmin(maes))]
+          for h in harmonics]
+  return harmonics[int(np.argmin(maes))]
 
 
 def nearest_neighbour(train_signals: np.ndarray, train_labels: np.ndarray,
@@ -240,8 +243,9 @@ def nearest_neighbour(train_signals: np.ndarray, train_labels: np.ndarray,
 
 
 def readout_predictions(train_signals, train_labels, test_signals, *, fps: float, band,
-                        probe_input: str, probe_l2: float, fft_harmonic: int | None = 1,
-                        knn_similarity: str = "max_xcorr", fft: bool = True) -> dict:
+                        probe_input: str, probe_l2: float, fft_harmonic: float | None = 1,
+                        knn_similarity: str = "max_xcorr", fft: bool = True,
+                        harmonics=HARMONICS) -> dict:
   """Every readout's predictions for the test clips: {readout: [M]}, and 'harmonic' (the FFT
   readout's) when `fft`.
 
@@ -259,7 +263,8 @@ def readout_predictions(train_signals, train_labels, test_signals, *, fps: float
   predictions = {}
   if fft:
     if fft_harmonic is None:
-      fft_harmonic = choose_fft_harmonic(train_signals, train_labels, fps, band)
+      fft_harmonic = choose_fft_harmonic(train_signals, train_labels, fps, band,
+                                         harmonics=harmonics)
     predictions["fft"] = fft_frequency(test_signals, fps, band, fft_harmonic)
     predictions["harmonic"] = fft_harmonic
   predictions["1nn"] = nearest_neighbour(train_signals, train_labels, test_signals,
@@ -333,8 +338,8 @@ def counting_metrics(frequency: np.ndarray, duration: np.ndarray, count: np.ndar
 
 
 def counting_readouts(train: dict, test: dict, *, fps: float, band, probe_input: str,
-                      probe_l2: float | None, fft_harmonic: int | None,
-                      knn_similarity: str) -> dict:
+                      probe_l2: float | None, fft_harmonic: float | None,
+                      knn_similarity: str, harmonics=HARMONICS) -> dict:
   """Repetition counting (Countix): each readout predicts the repetition frequency; its
   metrics are the frequency's (MAE etc., Hz) and the count's (`counting_metrics`), as
   {readout: (predicted, true, count metrics)}.
@@ -351,7 +356,7 @@ def counting_readouts(train: dict, test: dict, *, fps: float, band, probe_input:
         signals, split["segment_start"], split["segment_frames"], fps, band, h)
   if fft_harmonic is None:
     fft_harmonic = choose_fft_harmonic(train["signals"], train["label"], fps, band,
-                                       readout=segment_fft(train))
+                                       readout=segment_fft(train), harmonics=harmonics)
   predictions = {"fft": segment_fft(test)(test["signals"], fps, band, fft_harmonic),
                  **predictions}
   readouts = {name: (pred, test["label"],
@@ -453,12 +458,85 @@ def _protocol_readouts(eval_config, fps: float, train: dict, test: dict) -> dict
     window = e.get("window_seconds")
     return heart_rate_readouts(train, test, window=round(window * fps) if window else None,
                                classic_methods=tuple(e.get("classic_methods", ())), **common)
+  harmonics = tuple(e.get("fft_harmonics", HARMONICS))
   signal_readout_args = dict(probe_input=e.probe_input, fft_harmonic=e.get("fft_harmonic"),
-                             **common)
+                             harmonics=harmonics, **common)
   if protocol == "counting":
     return counting_readouts(train, test, **signal_readout_args)
-  return signal_readouts(train["signals"], train["label"], test["signals"], test["label"],
-                         fft=protocol == "frequency", **signal_readout_args)
+  readouts = signal_readouts(train["signals"], train["label"], test["signals"], test["label"],
+                             fft=protocol == "frequency", **signal_readout_args)
+  readouts.update(input_baseline_readouts(e.get("input_baselines", ()), train, test, fps=fps,
+                                          band=tuple(e.band), harmonics=harmonics))
+  return readouts
+
+
+def input_spectrum(inputs: np.ndarray) -> np.ndarray:
+  """[N, T, C] clip inputs (a time series' channels, or a video's mean colour per frame) →
+  [N, T] whose power spectrum is the channels' power spectra summed: `fft_frequency` of it
+  reads the input's own spectral peak. Each channel is detrended and scaled to unit variance
+  first, so no channel dominates by its units."""
+  x = np.asarray(inputs, np.float64)
+  t = np.arange(x.shape[1], dtype=np.float64) - (x.shape[1] - 1) / 2
+  slope = np.einsum("ntc,t->nc", x - x.mean(axis=1, keepdims=True), t) / np.sum(t * t)
+  x = x - x.mean(axis=1, keepdims=True) - slope[:, None, :] * t[None, :, None]
+  x = x / np.maximum(x.std(axis=1, keepdims=True), 1e-12)
+  return x
+
+
+def spectral_peak_frequency(inputs: np.ndarray, fps: float, band,
+                            harmonic: float = 1) -> np.ndarray:
+  """[N, T, C] → [N] Hz: the highest bin of the channels' summed power spectra inside
+  `harmonic × band`, divided by `harmonic` (as `fft_frequency` reads a feature signal)."""
+  x = input_spectrum(inputs)
+  freqs, _ = power_spectrum(x[:, :, 0], fps)
+  power = sum(power_spectrum(x[:, :, c], fps)[1] for c in range(x.shape[2]))
+  lo, hi = harmonic * band[0], harmonic * band[1]
+  inside = (freqs >= lo) & (freqs <= hi)
+  return freqs[inside][np.argmax(power[:, inside], axis=1)] / harmonic
+
+
+def autocorrelation_frequency(inputs: np.ndarray, fps: float, band,
+                              harmonic: float = 1) -> np.ndarray:
+  """[N, T, C] → [N] Hz: fps / the lag of the highest peak of the channels' summed
+  autocorrelation among the lags of rates in `harmonic × band` (the peak refined by a parabola
+  through its neighbours), divided by `harmonic`."""
+  x = input_spectrum(inputs)
+  n, length, _ = x.shape
+  spectrum = np.fft.rfft(x, n=2 * length, axis=1)
+  acf = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :length].sum(axis=2)  # [N, T]
+  acf = acf / np.maximum(acf[:, :1], 1e-12)
+  lo_lag = max(1, int(np.floor(fps / (harmonic * band[1]))))
+  hi_lag = min(length - 2, int(np.ceil(fps / (harmonic * band[0]))))
+  lags = np.arange(lo_lag, hi_lag + 1)
+  best = lags[np.argmax(acf[:, lags], axis=1)]
+  left, mid, right = (acf[np.arange(n), best + d] for d in (-1, 0, 1))
+  curvature = left - 2 * mid + right
+  shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, 1),
+                   0.0)
+  return fps / (best + np.clip(shift, -0.5, 0.5)) / harmonic
+
+
+# eval.input_baselines: readouts of the clips' inputs, no encoder (rows of the results table).
+INPUT_BASELINES = {"spectral_peak": spectral_peak_frequency,
+                   "autocorrelation": autocorrelation_frequency}
+
+
+def input_baseline_readouts(names, train: dict, test: dict, *, fps: float, band,
+                            harmonics=HARMONICS) -> dict:
+  """{name: (predicted, true, {'harmonic': h})} of each of INPUT_BASELINES on the test
+  clips' inputs ('mean_rgb' [N, T, C]: a series' channels), its harmonic chosen on the
+  training split as the FFT readout's is."""
+  readouts = {}
+  for name in names:
+    if name not in INPUT_BASELINES:
+      raise ValueError(f"Unknown eval.input_baselines entry {name!r}; expected some of "
+                       f"{tuple(INPUT_BASELINES)}.")
+    read = INPUT_BASELINES[name]
+    harmonic = choose_fft_harmonic(train["mean_rgb"], train["label"], fps, band, readout=read,
+                                   harmonics=harmonics)
+    readouts[name] = (read(test["mean_rgb"], fps, band, harmonic), test["label"],
+                      {"harmonic": harmonic})
+  return readouts
 
 
 REGIONS = ("seen", "interpolation", "extrapolation")
@@ -627,4 +705,4 @@ def make_encoder_fn(module, variables, batch_sharding) -> Callable:
 def jitted_encode(module) -> Callable:
   """jit((variables, uint8 video) -> feature signals), one per encoder module."""
   return jax.jit(lambda variables, video: module.apply(
-      variables, video.astype(jnp.float32) / 255.0, train=False))
+      variables, pipeline.model_input(video), train=False))

@@ -27,7 +27,7 @@ def predict(module, variables, head, video, *, train=False, rngs=None, spectrum_
   `spectrum_band`: None, or (fps, (low, high)) to read only the spectrum inside the band.
   """
   kwargs = {"mutable": ["batch_stats"]} if train else {}
-  out = module.apply(variables, video.astype(jnp.float32) / 255.0, train=train,
+  out = module.apply(variables, pipeline.model_input(video), train=train,
                      rngs=rngs, **kwargs)
   signals, updates = out if train else (out, None)
   fps, band = spectrum_band or (None, None)
@@ -67,7 +67,7 @@ def finetune(module, variables: dict, source, train_signals: np.ndarray,
   for i in range(steps):
     indices = rng.choice(labelled, batch_size, replace=len(labelled) < batch_size)
     examples = source.__getitems__([int(j) for j in indices])
-    video = np.stack([ex["video"] for ex in examples]).astype(np.uint8)
+    video = np.stack([ex["video"] for ex in examples])
     labels = np.asarray([ex[label_key] for ex in examples], np.float32)
     # Every process draws the same indices (same rng) and holds the whole batch.
     put = lambda x: sharding_lib.global_batch(x, batch_sharding)

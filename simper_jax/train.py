@@ -22,6 +22,7 @@ import optax
 from jax.experimental import multihost_utils
 from tensorboardX import SummaryWriter
 
+from simper_jax import augment
 from simper_jax import checkpoint
 from simper_jax import errors
 from simper_jax import evaluate
@@ -144,11 +145,16 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("method", f"expected one of {methods.METHODS}.")
   if config.get("nonfinite", "stop") not in NONFINITE_POLICIES:
     fail("nonfinite", f"expected one of {NONFINITE_POLICIES}.")
+  if config.augment.get("name", "video") not in augment.INVARIANTS:
+    fail("augment.name", f"expected one of {tuple(augment.INVARIANTS)}.")
   # (low, high) pairs: a wrong length or a string would otherwise surface as an unpacking
-  # error deep inside the step.
+  # error deep inside the step. The augmentation ranges are those of the config's family.
   for field, lowest, highest in (("simper.speed_range", 0, None), ("eval.band", 0, None),
                                  ("augment.crop_area", 0, 1), ("augment.crop_aspect", 0, None),
-                                 ("augment.brightness", 0, None), ("augment.blur_sigma", 0, None)):
+                                 ("augment.brightness", 0, None), ("augment.blur_sigma", 0, None),
+                                 ("augment.scale", 0, None)):
+    if field.startswith("augment.") and field.split(".")[1] not in config.augment:
+      continue
     if not _is_range(_get(config, field), lowest, highest):
       fail(field, f"expected (low, high), two numbers with {lowest} < low <= high"
                   + (f" <= {highest}." if highest is not None else "."))
@@ -176,8 +182,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if config.get("num_steps") is None and config.num_epochs < 1:
     fail("num_epochs", "expected at least 1.")
   harmonic = config.eval.get("fft_harmonic")
-  if harmonic is not None and not (isinstance(harmonic, int) and harmonic >= 1):
-    fail("eval.fft_harmonic", "expected a positive integer, or None to choose it on the "
+  if harmonic is not None and not (isinstance(harmonic, (int, float)) and harmonic > 0):
+    fail("eval.fft_harmonic", "expected a positive number, or None to choose it on the "
                               "training split.")
   if config.eval.knn_similarity not in similarity.SIMILARITIES:
     fail("eval.knn_similarity", f"expected one of {similarity.SIMILARITIES}.")
@@ -309,7 +315,7 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, method, c
 
   Args:
     state: the train state (donated), laid out by `sharding.state_shardings`.
-    batch: {'video': uint8 [B, T, H, W, C], 'label': [B], 'index': int32 [B], 'epoch': int32
+    batch: {'video': uint8 [B, T, H, W, C] (float16 for a time series), 'label': [B], 'index': int32 [B], 'epoch': int32
       [B]}, B split over the mesh; `index` and `epoch` identify each example
       (`pipeline.train_iterator`).
 
@@ -329,7 +335,7 @@ def train_step(state: TrainState, batch: dict, *, model, tx, schedule, method, c
     # the batch is split over devices, hosts or micro-batches, nor on how a mesh orders them.
     example_keys = jax.vmap(lambda epoch, index: jax.random.fold_in(
         jax.random.fold_in(augment_key, epoch), index))(epochs, indices)
-    views, aux = jax.vmap(method.make_views)(example_keys, video.astype(jnp.float32) / 255.0)
+    views, aux = jax.vmap(method.make_views)(example_keys, pipeline.model_input(video))
     # Dropout draws from its own stream: fold_in(augment_key, step) (a parent shared with the
     # examples of epoch == step), then 2**32 - 1 - j for micro-batch j (whose first row is j),
     # which no dataset index reaches: never an example's key.
@@ -513,7 +519,8 @@ def _train(config, workdir, devices):
     started = time.time()
     abstract_batch = {
         "video": jax.ShapeDtypeStruct((config.batch_size,) + builder.info.features["video"].shape,
-                                      np.uint8, sharding=batch_sharding),
+                                      builder.info.features["video"].np_dtype,
+                                      sharding=batch_sharding),
         "label": jax.ShapeDtypeStruct((config.batch_size,), np.float32, sharding=batch_sharding),
         **{key: jax.ShapeDtypeStruct((config.batch_size,), np.int32, sharding=batch_sharding)
            for key in ("index", "epoch")}}
@@ -696,9 +703,11 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   for split in splits:
     batches = pipeline.eval_batches(sources[split], batch_size=config.eval.batch_size,
                                     label_key=config.data.label_key, keys=keys)
-    # The classic methods need no training: only the test clips' colours are kept.
-    features[split] = evaluate.compute_features(
-        encode, batches, mean_rgb=split == "test" and bool(config.eval.get("classic_methods")))
+    # The classic methods need no training: only the test clips' colours are kept; the
+    # input baselines choose their harmonic on the training clips' inputs too.
+    keep_inputs = (bool(config.eval.get("input_baselines"))
+                   or (split == "test" and bool(config.eval.get("classic_methods"))))
+    features[split] = evaluate.compute_features(encode, batches, mean_rgb=keep_inputs)
   log(f"Computed the feature signals in {time.time() - t0:.0f} s (compilation included); "
       f"readouts ...")
   if not labelled:

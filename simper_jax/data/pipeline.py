@@ -1,7 +1,7 @@
 """From a TFDS builder to host batches: prepare once, read with grain, shard per process.
 
-Clips stay uint8 on the host (4× less host memory and transfer than float32); the train step
-converts them on the device.
+Video clips stay uint8 on the host (4× less host memory and transfer than float32) and time
+series float16; the train step converts them on the device (`model_input`).
 """
 
 import collections
@@ -31,12 +31,14 @@ DATASETS = {"rotating_digits": ("simper_jax.data.rotating_digits", "RotatingDigi
             "pure": ("simper_jax.data.pure", "Pure"),
             "countix": ("simper_jax.data.countix", "Countix"),
             "lst": ("simper_jax.data.lst", "Lst"),
-            "video_folder": ("simper_jax.data.video_folder", "VideoFolder")}
+            "video_folder": ("simper_jax.data.video_folder", "VideoFolder"),
+            "timeseries": ("simper_jax.data.timeseries", "Timeseries")}
 # Colour channels of each dataset's clips, for code that needs shapes without preparing data.
 CHANNELS = {"rotating_digits": 1, "scamps": 3, "ubfc_rppg": 3, "pure": 3, "countix": 3, "lst": 1,
             "video_folder": 3}
-# Builder fields giving the clips' frames and side, where a dataset names them differently.
-_SHAPE_FIELDS = {"lst": ("window_hours", "tile_size")}
+# Builder fields giving the clips' frames and side, where a dataset names them differently; a
+# time series is a clip of 1×1 frames (side None), its channels its columns.
+_SHAPE_FIELDS = {"lst": ("window_hours", "tile_size"), "timeseries": ("num_samples", None)}
 # The module that writes each dataset's `config.data.synthetic` files in its real on-disk
 # format: it has a SyntheticSpec dataclass and prepare(builder, name, spec).
 SYNTHETIC = {"scamps": "simper_jax.data.synthetic_rppg",
@@ -44,7 +46,8 @@ SYNTHETIC = {"scamps": "simper_jax.data.synthetic_rppg",
              "pure": "simper_jax.data.synthetic_rppg",
              "countix": "simper_jax.data.synthetic_countix",
              "lst": "simper_jax.data.synthetic_lst",
-             "video_folder": "simper_jax.data.synthetic_video_folder"}
+             "video_folder": "simper_jax.data.synthetic_video_folder",
+             "timeseries": "simper_jax.data.synthetic_timeseries"}
 
 
 def clip_frames_field(data_config) -> str:
@@ -53,10 +56,22 @@ def clip_frames_field(data_config) -> str:
 
 
 def clip_shape(data_config) -> tuple[int, int, int, int]:
-  """(T, H, W, C) of the dataset's clips, from the config alone (nothing prepared)."""
+  """(T, H, W, C) of the dataset's clips, from the config alone (nothing prepared). A time
+  series has as many channels as `data.builder.columns` names (3 when it names none: the
+  files decide, and only benchmarks need a number before reading them)."""
   frames, side = _SHAPE_FIELDS.get(data_config.name, ("num_frames", "image_size"))
   b = data_config.builder
+  if side is None:
+    return (b[frames], 1, 1, len(b.get("columns", ())) or 3)
   return (b[frames], b[side], b[side], CHANNELS[data_config.name])
+
+
+def model_input(video):
+  """A batch of clips as the encoder reads them: uint8 pixels → float32 in [0, 1]; a float
+  time series (already z-scored) → float32 as it is. Works on numpy and jax arrays."""
+  if video.dtype == np.uint8:
+    return video.astype(np.float32) / 255.0
+  return video.astype(np.float32)
 
 
 class _DropTfdsNoise(logging.Filter):
@@ -287,12 +302,12 @@ def label_stats(source, label_key: str, seed: int, max_examples: int = 512) -> d
 
 
 def _stack_batch(examples: list, label_key: str | None) -> dict:
-  """Examples -> {'video': uint8 [b, T, H, W, C], 'label': f32 [b]} (NaN without a label_key:
-  an unlabelled folder)."""
+  """Examples -> {'video': [b, T, H, W, C] (uint8 frames, or float16 series), 'label': f32
+  [b]} (NaN without a label_key: an unlabelled folder)."""
   stack = lambda key, dtype: np.asarray(np.stack([example[key] for example in examples]), dtype)
   labels = (stack(label_key, np.float32) if label_key
             else np.full(len(examples), np.nan, np.float32))
-  return {"video": stack("video", np.uint8), "label": labels}
+  return {"video": stack("video", None), "label": labels}
 
 
 def _read_examples(source, indices) -> list:

@@ -210,15 +210,17 @@ def scan(folder: str) -> Listing:
   return Listing(folder, videos, ignored, manifest)
 
 
-def describe_ignored(ignored: list) -> str:
-  """"3 files that are not videos (.txt ×2, .json)", or ""."""
+def describe_ignored(ignored: list, what: str = "videos") -> str:
+  """"3 files that are not videos (.txt ×2, .json)", or "" (`what`: videos, recordings)."""
   if not ignored:
     return ""
   kinds = {}
   for name in ignored:
     ext = os.path.splitext(name)[1].lower() or "no extension"
     kinds[ext] = kinds.get(ext, 0) + 1
-  return (f"{len(ignored)} file{'s' * (len(ignored) > 1)} that are not videos, ignored ("
+  one = len(ignored) == 1
+  return (f"{len(ignored)} file{'' if one else 's'} that {'is' if one else 'are'} not "
+          f"{'a ' + what[:-1] if one else what}, ignored ("
           + ", ".join(f"{ext} ×{n}" if n > 1 else ext for ext, n in sorted(kinds.items()))
           + ")")
 
@@ -275,9 +277,10 @@ def _as_number(text: str) -> float | None:
   return value if math.isfinite(value) else None
 
 
-def read_labels(path: str, video_ids, group_by: str) -> Labels:
+def read_labels(path: str, video_ids, group_by: str, normalize=None) -> Labels:
   """labels.csv, checked against the folder's videos (`video_ids`; None: not checked, every
-  row kept).
+  row kept). `normalize(text) -> id` reads an id cell (default: a video path, its extension
+  dropped; the time-series builder passes its own).
 
   Raises:
     DataError: naming the file (and line): no id column; `group_by` names no column; a
@@ -297,8 +300,9 @@ def read_labels(path: str, video_ids, group_by: str) -> Labels:
     raise common.DataError(f"{path}: the column {clash[0]!r} has a name the builder writes "
                            f"itself ({', '.join(reserved)}); rename it.")
   labels = Labels(path, columns, {}, {}, {}, [])
+  normalize = normalize or _normalize_id
   for line, values in rows:
-    vid = _normalize_id(values[id_column])
+    vid = normalize(values[id_column])
     if video_ids is not None and vid not in video_ids:
       labels.missing.append((line, vid))
       continue
@@ -331,8 +335,9 @@ def read_labels(path: str, video_ids, group_by: str) -> Labels:
   return labels
 
 
-def read_split(path: str, video_ids) -> tuple[dict, list]:
-  """split.csv: ({video id: "train" | "test"}, [(line, id) of rows naming no video here]).
+def read_split(path: str, video_ids, normalize=None) -> tuple[dict, list]:
+  """split.csv: ({video id: "train" | "test"}, [(line, id) of rows naming no video here]);
+  `normalize` as for `read_labels`.
 
   Raises:
     DataError naming the file and line: no id or split column, or a split other than train
@@ -349,7 +354,7 @@ def read_split(path: str, video_ids) -> tuple[dict, list]:
     if split not in SPLITS:
       raise common.DataError(f"{path}, line {line}: split={values['split']!r}; expected "
                              f"train or test.")
-    vid = _normalize_id(values[id_column])
+    vid = (normalize or _normalize_id)(values[id_column])
     if vid in known:
       splits[vid] = split
     else:
@@ -638,24 +643,8 @@ class VideoFolder(common.Builder):
   def stale_reason(self) -> str | None:
     """Why the prepared data no longer matches the folder (files added, removed or changed,
     in a few words), or None when it does."""
-    path = os.path.join(os.fspath(self.data_dir), MANIFEST_FILE)
-    if not os.path.exists(path):
-      return "it was prepared before folders were checked for changes"
-    with open(path) as f:
-      before = {name: (size, mtime) for name, size, mtime in json.load(f)["files"]}
-    try:
-      now = {name: (size, mtime) for name, size, mtime in scan(self.builder_config.source).manifest}
-    except common.DataError as e:
-      return str(e).splitlines()[0]
-    added = sorted(set(now) - set(before))
-    removed = sorted(set(before) - set(now))
-    changed = sorted(n for n in set(now) & set(before) if now[n] != before[n])
-    if not (added or removed or changed):
-      return None
-    words = lambda names, what: (f"{len(names)} {what} ({', '.join(names[:3])}"
-                                 f"{', …' if len(names) > 3 else ''})" if names else None)
-    return "; ".join(w for w in (words(added, "added"), words(removed, "removed"),
-                                 words(changed, "changed")) if w)
+    return stale_reason_of(os.fspath(self.data_dir),
+                           lambda: scan(self.builder_config.source).manifest)
 
   def check_manual_dir(self, manual_dir) -> Listing:
     """The folder's listing, and its label files read and checked (errors before TFDS starts
@@ -692,7 +681,7 @@ class VideoFolder(common.Builder):
     note = describe_ignored(listing.ignored)
     print(f"[{name}] {len(listing.videos)} videos in {listing.folder} and its sub-folders"
           f"{'; ' + note if note else ''}.", flush=True)
-    self._write_manifest_and_missing(listing)
+    write_manifest_and_missing(os.fspath(self.data_dir), listing, self._missing)
     if labels and c.labels:
       unlabelled = [v for v in listing.videos
                     if v not in labels.whole and v not in labels.segments]
@@ -707,22 +696,6 @@ class VideoFolder(common.Builder):
     return {split: self._generate_examples(split, by_split[split], listing, labels)
             for split in SPLITS}
 
-  def _write_manifest_and_missing(self, listing: Listing) -> None:
-    """source_manifest.json (what the folder held) and missing_videos.csv (rows naming a video
-    that is not there) beside the prepared files (TFDS's temporary folder here, renamed when
-    preparation succeeds)."""
-    directory = os.fspath(self.data_dir)
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, MANIFEST_FILE), "w") as f:
-      json.dump({"folder": listing.folder, "files": listing.manifest}, f)
-    with open(os.path.join(directory, MISSING_VIDEOS_FILE), "w", newline="") as f:
-      writer = csv.writer(f)
-      writer.writerow(["file", "line", "video"])
-      writer.writerows(self._missing)
-    if self._missing:
-      rows = "1 row names" if len(self._missing) == 1 else f"{len(self._missing)} rows name"
-      print(f"[video_folder] {rows} a video that is not in the folder (listed in "
-            f"{MISSING_VIDEOS_FILE} beside the prepared files); the rest are used.", flush=True)
 
   def _generate_examples(self, split: str, video_ids: list, listing: Listing,
                          labels: Labels | None):
@@ -760,6 +733,47 @@ class VideoFolder(common.Builder):
     flags = c.beam_options.split() or [f"--direct_num_workers={c.num_workers}",
                                        "--direct_running_mode=multi_processing"]
     return {"beam_options": pipeline_options.PipelineOptions(flags)}
+
+
+def stale_reason_of(data_dir: str, manifest) -> str | None:
+  """Why the data prepared in `data_dir` no longer matches its folder, whose manifest now is
+  `manifest()` (files added, removed or changed, in a few words), or None when it does."""
+  path = os.path.join(data_dir, MANIFEST_FILE)
+  if not os.path.exists(path):
+    return "it was prepared before folders were checked for changes"
+  with open(path) as f:
+    before = {name: (size, mtime) for name, size, mtime in json.load(f)["files"]}
+  try:
+    now = {name: (size, mtime) for name, size, mtime in manifest()}
+  except common.DataError as e:
+    return str(e).splitlines()[0]
+  added = sorted(set(now) - set(before))
+  removed = sorted(set(before) - set(now))
+  changed = sorted(n for n in set(now) & set(before) if now[n] != before[n])
+  if not (added or removed or changed):
+    return None
+  words = lambda names, what: (f"{len(names)} {what} ({', '.join(names[:3])}"
+                               f"{', …' if len(names) > 3 else ''})" if names else None)
+  return "; ".join(w for w in (words(added, "added"), words(removed, "removed"),
+                               words(changed, "changed")) if w)
+
+
+def write_manifest_and_missing(directory: str, listing: Listing, missing: list,
+                               what: str = "video", name: str = "video_folder") -> None:
+  """source_manifest.json (what the folder held) and missing_videos.csv (rows naming a
+  `what` — video, recording — that is not there) beside the prepared files (TFDS's temporary
+  folder here, renamed when preparation succeeds)."""
+  os.makedirs(directory, exist_ok=True)
+  with open(os.path.join(directory, MANIFEST_FILE), "w") as f:
+    json.dump({"folder": listing.folder, "files": listing.manifest}, f)
+  with open(os.path.join(directory, MISSING_VIDEOS_FILE), "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["file", "line", what])
+    writer.writerows(missing)
+  if missing:
+    rows = "1 row names" if len(missing) == 1 else f"{len(missing)} rows name"
+    print(f"[{name}] {rows} a {what} that is not in the folder (listed in "
+          f"{MISSING_VIDEOS_FILE} beside the prepared files); the rest are used.", flush=True)
 
 
 def clip_key(vid: str, example: dict) -> str:

@@ -3,7 +3,8 @@
 import importlib
 
 # Model name -> module in simper_jax/models/.
-_MODULES = {"featurizer3d": "featurizer3d", "tscan": "tscan", "resnet3d18": "resnet3d"}
+_MODULES = {"featurizer3d": "featurizer3d", "tscan": "tscan", "resnet3d18": "resnet3d",
+            "conv1d": "conv1d"}
 MODELS = tuple(_MODULES)
 
 
