@@ -223,9 +223,10 @@ def read_table(path: str) -> Table:
     with open(path, encoding="utf-8-sig") as f:
       first = next((line for line in f if line.strip()), "")
     headerless = bool(first) and all(_is_number(v) for v in first.strip().split(sep) if v)
+    # pandas' C parser makes numeric columns float/int at once; a column with anything else in
+    # it comes out as text, and `_numbers` names the first value that is not a number.
     frame = pd.read_csv(path, sep=sep, header=None if headerless else 0,
-                        skipinitialspace=True, encoding="utf-8-sig", skip_blank_lines=True,
-                        dtype=str, keep_default_na=False)
+                        skipinitialspace=True, encoding="utf-8-sig", skip_blank_lines=True)
     frame.columns = [str(c).strip() for c in frame.columns]
     return Table(path, {c: frame[c].to_numpy() for c in frame.columns},
                  first_line=1 if headerless else 2)
