@@ -100,15 +100,17 @@ def spectra(signals: np.ndarray, true_frequency: np.ndarray | None, fps: float, 
 def heart_rate_over_time(starts_s: np.ndarray, ends_s: np.ndarray, bpm: np.ndarray,
                          video_bpm: float, spectrum_bpm: np.ndarray, spectrum_power: np.ndarray,
                          *, band_bpm: tuple[float, float], out_dir: str, name: str,
-                         title: str) -> tuple[str, str]:
-  """A video's heart rate in sliding windows (at each window's centre, its span as a bar)
-  over its whole-video spectrum, the band shaded and the whole-video rate marked.
+                         title: str, quantity: str = "heart rate", unit: str = "bpm",
+                         whole: str = "whole video") -> tuple[str, str]:
+  """A video's heart rate (or a recording's rate: `quantity`, `unit`, `whole`) in sliding
+  windows (at each window's centre, its span as a bar) over its whole-video spectrum, the band
+  shaded and the whole-video rate marked.
 
   Writes <name>.png, <name>.csv (the windows) and <name minus its last suffix>.spectrum.csv.
 
   Args:
-    starts_s, ends_s, bpm: [K] the windows' spans (s) and heart rates.
-    video_bpm: the whole video's heart rate; spectrum_bpm, spectrum_power: [F] its spectrum.
+    starts_s, ends_s, bpm: [K] the windows' spans (s) and rates, in `unit`.
+    video_bpm: the whole video's rate; spectrum_bpm, spectrum_power: [F] its spectrum.
   """
   centres = (np.asarray(starts_s) + np.asarray(ends_s)) / 2
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5))
@@ -116,29 +118,33 @@ def heart_rate_over_time(starts_s: np.ndarray, ends_s: np.ndarray, bpm: np.ndarr
                fmt="o-", color="tab:blue", ecolor="0.8", markersize=3,
                label=f"{ends_s[0] - starts_s[0]:g}-s windows")
   top.axhline(video_bpm, color="tab:red", linestyle="--",
-              label=f"whole video {video_bpm:.1f} bpm")
+              label=f"{whole} {video_bpm:.3g} {unit}")
   top.set_xlabel("time (s)")
-  top.set_ylabel("heart rate (bpm)")
-  top.set_ylim(band_bpm[0] - 5, band_bpm[1] + 5)
+  top.set_ylabel(f"{quantity} ({unit})")
+  margin = 0.05 * (band_bpm[1] - band_bpm[0])
+  top.set_ylim(band_bpm[0] - margin, band_bpm[1] + margin)
   top.legend(loc="upper right", fontsize=8)
   top.set_title(title, fontsize=9)
   shown = spectrum_bpm <= 2.5 * band_bpm[1]
   peak = max(float(np.max(spectrum_power)), 1e-30)
   bottom.plot(spectrum_bpm[shown], spectrum_power[shown] / peak, color="tab:blue")
   bottom.axvspan(*band_bpm, color="tab:green", alpha=0.1, label="band")
-  bottom.axvline(video_bpm, color="tab:red", linestyle="--", label="heart rate")
-  bottom.set_xlabel("frequency (bpm)")
+  bottom.axvline(video_bpm, color="tab:red", linestyle="--", label=quantity)
+  bottom.set_xlabel(f"frequency ({unit})")
   bottom.set_ylabel("power (peak = 1)")
-  bottom.set_title("spectrum of the whole video's pulse (detrended, band-passed)", fontsize=9)
+  bottom.set_title(f"spectrum of the {whole}'s signal" + (" (detrended, band-passed)"
+                                                          if unit == "bpm" else ""), fontsize=9)
   bottom.legend(loc="upper right", fontsize=8)
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, f"{os.path.splitext(name)[0]}.spectrum.csv"), "w",
             newline="") as f:
     writer = csv.writer(f)
-    writer.writerow(("frequency_bpm", "power"))
+    writer.writerow((f"frequency_{unit.lower()}", "power"))
     writer.writerows((f"{b:.4f}", f"{p:.6g}") for b, p in zip(spectrum_bpm, spectrum_power))
-  return _save(fig, out_dir, name, ("start_s", "end_s", "heart_rate_bpm"),
-               ((f"{a:.3f}", f"{b:.3f}", f"{r:.2f}") for a, b, r in zip(starts_s, ends_s, bpm)))
+  column = f"{quantity.replace(' ', '_')}_{unit.lower()}"
+  return _save(fig, out_dir, name, ("start_s", "end_s", column),
+               ((f"{a:.3f}", f"{b:.3f}", f"{r:.4g}" if unit != "bpm" else f"{r:.2f}")
+                for a, b, r in zip(starts_s, ends_s, bpm)))
 
 
 def predicted_vs_true(predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], unit: str,

@@ -1,8 +1,11 @@
-r"""Heart rate from your own face video, by a trained encoder or a classic rPPG method.
+r"""Heart rate from your own face video, by a trained encoder or a classic rPPG method; or the
+rate of your own time series (simper_jax/predict_series.py).
 
     python -m simper_jax.predict --video=face.mp4 --workdir=DIR   # a trained heart-rate run
     python -m simper_jax.predict --video=face.mp4 --method=pos    # no training: POS, CHROM, ...
     python -m simper_jax.predict --video=videos/ --method=pos     # every video in a folder
+    python -m simper_jax.predict --series=walks/ --workdir=RUN    # a trained time-series run
+    python -m simper_jax.predict --series=walk.csv --method=spectral_peak   # the input's own
 
 Each video is read with OpenCV, cropped to the face as preparation crops it (the Haar cascade's
 largest face, enlarged 1.5×, one box for the whole video, found in the first frames; or
@@ -53,12 +56,29 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
   return {
       "video": flags.DEFINE_string("video", None, "A video file, or a folder of videos.",
                                    **defined),
+      "series": flags.DEFINE_string("series", None, "A time-series recording (CSV, TSV, "
+                                    "Parquet, NPY/NPZ, EDF/BDF, WFDB .hea), or a folder of them.",
+                                    **defined),
       "workdir": flags.DEFINE_string(
           "workdir", None, "A trained heart-rate run (eval.protocol 'heart_rate'): its "
           "encoder reads the pulse.", **defined),
-      "method": flags.DEFINE_enum("method", None, list(rppg_methods.METHODS),
-                                  "A classic rPPG method instead of a trained encoder.",
+      "method": flags.DEFINE_enum("method", None,
+                                  list(rppg_methods.METHODS) + list(SERIES_METHODS),
+                                  "Instead of a trained encoder: a classic rPPG method (with "
+                                  "--video) or a reading of the input (with --series).",
                                   **defined),
+      "band": flags.DEFINE_list("band", ["0.2", "5.0"], "--series --method: the rate's band, "
+                                "low,high in Hz.", **defined),
+      "harmonic": flags.DEFINE_float("harmonic", 1.0, "--series --method: the input's rhythm as "
+                                     "a multiple of the rate (0.5: a wrist's stride, two "
+                                     "steps).", **defined),
+      "sample_rate": flags.DEFINE_float("sample_rate", 25.0, "--series --method: Hz the "
+                                        "recording is resampled to.", **defined),
+      "source_rate": flags.DEFINE_float("source_rate", 0.0, "--series: Hz of files without a "
+                                        "time column.", **defined),
+      "time_column": flags.DEFINE_string("time_column", "", "--series --method: the time "
+                                         "column; '' → one named time, timestamp, t, ...",
+                                         **defined),
       "face": flags.DEFINE_enum("face", "detect", ["detect", "none"],
                                 "detect: crop to the face found in the first frames; none: "
                                 "the whole frame (a video already cropped to skin).", **defined),
@@ -81,6 +101,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
 
 
 FRAMES_PER_CHUNK = 64  # frames decoded and cropped at a time: bounded memory for long videos
+SERIES_METHODS = ("spectral_peak", "autocorrelation")  # evaluate.INPUT_BASELINES
 
 
 class InputError(ValueError):
@@ -355,11 +376,17 @@ def main(argv: Sequence[str], defined: dict) -> None:
   value = {name: holder.value for name, holder in defined.items()}
   if len(argv) > 1:
     fail(f"unexpected arguments {list(argv[1:])}; see --help.")
-  if not value["video"]:
-    fail("--video is required: a video file or a folder of videos.")
+  if bool(value["video"]) == bool(value["series"]):
+    fail("give exactly one of --video (a video file or a folder of videos) and --series (a "
+         "time-series recording or a folder of them).")
+  if value["series"]:
+    main_series(value)
   if (value["workdir"] is None) == (value["method"] is None):
     fail("give exactly one of --workdir (a trained heart-rate run) and --method (one of "
          f"{', '.join(rppg_methods.METHODS)}).")
+  if value["method"] in SERIES_METHODS:
+    fail(f"--method={value['method']} reads a time series; give it --series, or use one of "
+         f"{', '.join(rppg_methods.METHODS)} for a video.")
   if not (value["window_seconds"] > 0 and value["step_seconds"] > 0):
     fail(f"--window_seconds={value['window_seconds']} and --step_seconds="
          f"{value['step_seconds']}: expected positive durations.")
@@ -371,6 +398,39 @@ def main(argv: Sequence[str], defined: dict) -> None:
                     window_seconds=value["window_seconds"],
                     step_seconds=value["step_seconds"])
   except InputError as e:
+    fail(str(e))
+  sys.exit(status)
+
+
+def main_series(value: dict) -> None:
+  """--series: the rate of each recording (simper_jax/predict_series.py); exits."""
+  from simper_jax import predict_series  # pylint: disable=g-import-not-at-top
+  if (value["workdir"] is None) == (value["method"] is None):
+    fail(f"give exactly one of --workdir (a trained time-series run) and --method (one of "
+         f"{', '.join(SERIES_METHODS)}).")
+  if value["method"] is not None and value["method"] not in SERIES_METHODS:
+    fail(f"--method={value['method']} reads a face video's colour; for --series use one of "
+         f"{', '.join(SERIES_METHODS)}.")
+  try:
+    band = tuple(float(x) for x in value["band"])
+  except ValueError:
+    band = ()
+  if len(band) != 2 or not 0 < band[0] < band[1]:
+    fail(f"--band={','.join(value['band'])}: expected low,high in Hz with 0 < low < high.")
+  if not (value["window_seconds"] > 0 and value["step_seconds"] > 0 and value["harmonic"] > 0
+          and value["sample_rate"] > 0):
+    fail("--window_seconds, --step_seconds, --harmonic and --sample_rate must be positive.")
+  try:
+    reader = (predict_series.EncoderReader(value["workdir"]) if value["workdir"] else
+              predict_series.MethodReader(value["method"], band=band,
+                                          harmonic=value["harmonic"],
+                                          sample_rate=value["sample_rate"],
+                                          source_rate=value["source_rate"],
+                                          time_column=value["time_column"]))
+    _, status = predict_series.run(value["series"], reader, output=value["output"],
+                                   window_seconds=value["window_seconds"],
+                                   step_seconds=value["step_seconds"])
+  except predict_series.InputError as e:
     fail(str(e))
   sys.exit(status)
 

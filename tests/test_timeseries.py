@@ -5,7 +5,9 @@ rows, missing values, short and long gaps; labels per segment or per sample; and
 input named in one line."""
 
 import contextlib
+import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -378,16 +380,61 @@ def test_the_input_baselines_read_the_inputs_rhythm():
       atol=0.06)
 
 
-@pytest.mark.slow  # a whole run: train, evaluate, write results
-def test_a_tiny_run_reports_simper_beside_the_input_baselines(tmp_path):
-  result = subprocess.run(
+# --- predict --series --------------------------------------------------------------------------
+def predict(*args):
+  return subprocess.run([sys.executable, "-m", "simper_jax.predict", *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_predict_reads_a_recordings_rate_per_window_and_over_a_folder(tmp_path):
+  times = np.arange(0, 40, 0.02)
+  os.makedirs(tmp_path / "in" / "sub")
+  sine_csv(tmp_path / "in" / "sub" / "a.csv", times, freq=1.7)
+  sine_csv(tmp_path / "in" / "b.csv", times[:200], freq=1.0)  # 4 s: shorter than a window
+  result = predict(f"--series={tmp_path}/in/sub/a.csv", "--method=spectral_peak",
+                   f"--output={tmp_path}/out")
+  assert result.returncode == 0, result.stderr
+  with open(tmp_path / "out" / "a.rate.csv") as f:
+    windows = list(csv.DictReader(f))
+  assert len(windows) == 31 and all(abs(float(w["rate_hz"]) - 1.7) < 0.05 for w in windows)
+  assert os.path.exists(tmp_path / "out" / "a.rate.png")
+  result = predict(f"--series={tmp_path}/in", "--method=autocorrelation",
+                   f"--output={tmp_path}/out2")
+  assert result.returncode == 2  # b.csv failed; a.csv was still read
+  with open(tmp_path / "out2" / "rates.csv") as f:
+    rows = {r["recording"]: r for r in csv.DictReader(f)}
+  assert abs(float(rows["sub/a.csv"]["rate_hz"]) - 1.7) < 0.05
+  assert "no gap-free stretch as long as one window" in rows["b.csv"]["error"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method=pos"], "--method=pos reads a face video's colour"),
+    (["--method=spectral_peak", "--band=3,1"], "--band=3,1: expected low,high"),
+    (["--workdir=/nowhere"], "--workdir=/nowhere: no config.json there"),
+])
+def test_predict_series_mistakes_are_one_line(tmp_path, args, message):
+  sine_csv(tmp_path / "a.csv", np.arange(0, 20, 0.02))
+  result = predict(f"--series={tmp_path}/a.csv", *args)
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert message in result.stderr, result.stderr
+
+
+@pytest.mark.slow  # a whole run: train, evaluate, write results; then predict with it
+def test_a_tiny_run_reports_the_input_baselines_and_predict_reads_its_encoder(tmp_path):
+  run = subprocess.run(
       [sys.executable, "-m", "simper_jax.main", "--config=configs/timeseries.py:tiny",
        f"--config.data.data_dir={tmp_path}/d", f"--workdir={tmp_path}/w"],
       cwd=REPO, capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  import json  # pylint: disable=g-import-not-at-top
+  assert run.returncode == 0, run.stderr[-2000:]
   with open(tmp_path / "w" / "results.json") as f:
     test = json.load(f)["test"]
   assert {"fft", "1nn", "linear_probe", "train_mean", "spectral_peak",
           "autocorrelation"} <= set(test)
   assert test["spectral_peak"]["harmonic"] in (0.5, 1, 2, 3)
+  folder = next((tmp_path / "d" / "timeseries_synthetic").iterdir())
+  result = predict(f"--series={folder}", f"--workdir={tmp_path}/w", "--source_rate=50",
+                   "--window_seconds=4", f"--output={tmp_path}/out")
+  assert result.returncode == 0, result.stderr
+  with open(tmp_path / "out" / "rates.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == 8 and all(float(r["rate_hz"]) > 0 for r in rows)

@@ -3,6 +3,10 @@
 import concurrent.futures
 import dataclasses
 import hashlib
+import json
+import os
+import shutil
+import tempfile
 import time
 from typing import Callable, Iterator
 
@@ -101,3 +105,26 @@ def clips_of_videos(videos: list, make_clips: Callable, *, name: str, video_id: 
   if skipped:
     print(f"[{name}] skipped {len(skipped)} of {len(videos)} videos (on_bad_video='skip'): "
           f"{', '.join(skipped)}", flush=True)
+
+
+def synthetic_folder(data_dir: str, name: str, spec, write: Callable, log: Callable,
+                     what: str) -> str:
+  """The synthetic folder `data_dir/<name>_synthetic/<digest of spec>`, written by
+  `write(folder, spec)` on first use into a temporary folder renamed when complete (so an
+  interrupted write is never read); `log` says so, `what` describing its contents."""
+  digest = hashlib.sha1(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode()
+                        ).hexdigest()[:8]
+  folder = os.path.join(data_dir, f"{name}_synthetic", digest)
+  if not os.path.isdir(folder):
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    log(f"Writing {what} to {folder} ...")
+    partial = tempfile.mkdtemp(prefix=digest + ".", dir=os.path.dirname(folder))
+    try:
+      write(partial, spec)
+      os.rename(partial, folder)
+    except OSError:
+      if not os.path.isdir(folder):  # not another process finishing the same folder first
+        raise
+    finally:
+      shutil.rmtree(partial, ignore_errors=True)
+  return folder

@@ -23,14 +23,12 @@ input-spectrum baselines read half the cadence unless their harmonic says otherw
 
 import csv
 import dataclasses
-import hashlib
-import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import pandas as pd
+
+from simper_jax.data import common
 
 SITES = ("site_a", "site_b")
 EPOCH_NS = 1_700_000_000 * 10**9  # 2023-11-14: wall-clock nanoseconds, as phones log them
@@ -150,23 +148,8 @@ def true_cadences(spec: SyntheticSpec) -> dict:
 
 
 def ensure_folder(data_dir: str, spec: SyntheticSpec, log) -> str:
-  """The synthetic folder for `spec` under data_dir, written on first use (into a temporary
-  folder renamed when complete, so an interrupted write is never read)."""
-  digest = hashlib.sha1(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode()
-                        ).hexdigest()[:8]
-  folder = os.path.join(data_dir, "timeseries_synthetic", digest)
-  if not os.path.isdir(folder):
-    os.makedirs(os.path.dirname(folder), exist_ok=True)
-    log(f"Writing {spec.num_recordings} synthetic wrist-accelerometer recordings "
-        f"({spec.seconds:g} s at ~{spec.rate:g} Hz; CSV, header-less CSV, Parquet, TSV; "
-        f"labels.csv, split.csv) to {folder} ...")
-    partial = tempfile.mkdtemp(prefix=digest + ".", dir=os.path.dirname(folder))
-    try:
-      write(partial, spec)
-      os.rename(partial, folder)
-    except OSError:
-      if not os.path.isdir(folder):
-        raise
-    finally:
-      shutil.rmtree(partial, ignore_errors=True)
-  return folder
+  """The synthetic folder for `spec` under data_dir, written on first use."""
+  return common.synthetic_folder(
+      data_dir, "timeseries", spec, write, log,
+      f"{spec.num_recordings} synthetic wrist-accelerometer recordings ({spec.seconds:g} s at "
+      f"~{spec.rate:g} Hz; CSV, header-less CSV, Parquet, TSV; labels.csv, split.csv)")

@@ -23,14 +23,12 @@ an FFT of a pixel's brightness does not simply read the rate off.
 
 import csv
 import dataclasses
-import hashlib
-import json
 import os
-import shutil
-import tempfile
 
 import cv2
 import numpy as np
+
+from simper_jax.data import common
 
 # (container, fourcc) in turn, and the frame rates the videos are written at.
 CODECS = ((".avi", "MJPG"), (".mp4", "mp4v"), (".mkv", "FFV1"), (".mov", "mp4v"))
@@ -171,23 +169,8 @@ def _write_signal(directory: str, spec: SyntheticSpec, video: dict, index: int) 
 
 
 def ensure_folder(data_dir: str, spec: SyntheticSpec, log) -> str:
-  """The synthetic folder for `spec` under data_dir, written on first use (into a temporary
-  folder renamed when complete, so an interrupted write is never read)."""
-  digest = hashlib.sha1(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode()
-                        ).hexdigest()[:8]
-  folder = os.path.join(data_dir, "video_folder_synthetic", digest)
-  if not os.path.isdir(folder):
-    os.makedirs(os.path.dirname(folder), exist_ok=True)
-    log(f"Writing {spec.num_videos} synthetic videos ({spec.width}×{spec.height}, "
-        f"{spec.seconds:g} s, nested folders, 4 containers, labels.csv, signals/, split.csv) "
-        f"to {folder} ...")
-    partial = tempfile.mkdtemp(prefix=digest + ".", dir=os.path.dirname(folder))
-    try:
-      write(partial, spec)
-      os.rename(partial, folder)
-    except OSError:
-      if not os.path.isdir(folder):  # not another process finishing the same folder first
-        raise
-    finally:
-      shutil.rmtree(partial, ignore_errors=True)
-  return folder
+  """The synthetic folder for `spec` under data_dir, written on first use."""
+  return common.synthetic_folder(
+      data_dir, "video_folder", spec, write, log,
+      f"{spec.num_videos} synthetic videos ({spec.width}×{spec.height}, {spec.seconds:g} s, "
+      f"nested folders, 4 containers, labels.csv, signals/, split.csv)")

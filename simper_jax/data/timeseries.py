@@ -614,26 +614,11 @@ class Timeseries(common.Builder):
     return listing
 
   def _plan(self, listing):
+    """({split: [recording ids]}, labels or None), every label file read and checked."""
     c = self.builder_config
-    path = self._labels_path()
-    labels = (video_folder.read_labels(path, listing.videos, c.group_by, normalize=normalize_id)
-              if path else None)
-    if c.group_by and labels is None:
-      raise common.DataError(f"data.builder.group_by={c.group_by!r}: there is no "
-                             f"{os.path.join(listing.folder, video_folder.LABELS_FILE)} to "
-                             f"name the groups.")
-    fixed, split_missing = {}, []
-    split_path = os.path.join(listing.folder, video_folder.SPLIT_FILE)
-    if os.path.isfile(split_path):
-      fixed, split_missing = video_folder.read_split(split_path, listing.videos,
-                                                     normalize=normalize_id)
-    splits = video_folder.assign_splits(sorted(listing.videos), labels.groups if labels else {},
-                                        fixed, c.test_fraction, split_path)
-    self._missing = ([(video_folder.LABELS_FILE, line, rid) for line, rid in labels.missing]
-                     if labels else []) + [(video_folder.SPLIT_FILE, line, rid)
-                                           for line, rid in split_missing]
-    return ({s: [r for r in sorted(listing.videos) if splits[r] == s]
-             for s in video_folder.SPLITS}, labels if c.labels else None)
+    by_split, labels, self._missing = video_folder.plan_folder(
+        listing, self._labels_path(), c.group_by, c.test_fraction, normalize=normalize_id)
+    return by_split, labels if c.labels else None
 
   def _split_generators(self, dl_manager):
     listing = scan(os.fspath(getattr(dl_manager, "_manual_dir", None) or

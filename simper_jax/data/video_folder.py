@@ -657,21 +657,9 @@ class VideoFolder(common.Builder):
   def _plan(self, listing: Listing) -> tuple[dict, Labels | None]:
     """({split: [video ids]}, labels), with every label file read and checked."""
     c = self.builder_config
-    labels_path, _ = self._folder_files()
-    labels = read_labels(labels_path, listing.videos, c.group_by) if labels_path else None
-    if c.group_by and labels is None:
-      raise common.DataError(f"data.builder.group_by={c.group_by!r}: there is no "
-                             f"{os.path.join(listing.folder, LABELS_FILE)} to name the groups.")
-    fixed, split_missing = {}, []
-    split_path = os.path.join(listing.folder, SPLIT_FILE)
-    if os.path.isfile(split_path):
-      fixed, split_missing = read_split(split_path, listing.videos)
-    splits = assign_splits(sorted(listing.videos), labels.groups if labels else {}, fixed,
-                           c.test_fraction, split_path)
-    # Rows naming a video that is not in the folder: (file, line, id), reported and listed.
-    self._missing = ([(LABELS_FILE, line, vid) for line, vid in labels.missing] if labels
-                     else []) + [(SPLIT_FILE, line, vid) for line, vid in split_missing]
-    return {s: [v for v in sorted(listing.videos) if splits[v] == s] for s in SPLITS}, labels
+    by_split, labels, self._missing = plan_folder(listing, self._folder_files()[0], c.group_by,
+                                                  c.test_fraction)
+    return by_split, labels
 
   def _split_generators(self, dl_manager):
     listing = scan(os.fspath(getattr(dl_manager, "_manual_dir", None) or
@@ -733,6 +721,32 @@ class VideoFolder(common.Builder):
     flags = c.beam_options.split() or [f"--direct_num_workers={c.num_workers}",
                                        "--direct_running_mode=multi_processing"]
     return {"beam_options": pipeline_options.PipelineOptions(flags)}
+
+
+def plan_folder(listing: Listing, labels_path: str | None, group_by: str, test_fraction: float,
+                normalize=None) -> tuple[dict, Labels | None, list]:
+  """The splits of a folder (of videos or of recordings): ({split: [ids]}, labels.csv read and
+  checked or None, [(file, line, id)] of the rows naming an id that is not in the folder).
+  `normalize` reads an id cell (`read_labels`).
+
+  Raises:
+    DataError: group_by without a labels.csv, and the label and split files' own errors.
+  """
+  labels = (read_labels(labels_path, listing.videos, group_by, normalize=normalize)
+            if labels_path else None)
+  if group_by and labels is None:
+    raise common.DataError(f"data.builder.group_by={group_by!r}: there is no "
+                           f"{os.path.join(listing.folder, LABELS_FILE)} to name the groups.")
+  fixed, split_missing = {}, []
+  split_path = os.path.join(listing.folder, SPLIT_FILE)
+  if os.path.isfile(split_path):
+    fixed, split_missing = read_split(split_path, listing.videos, normalize=normalize)
+  splits = assign_splits(sorted(listing.videos), labels.groups if labels else {}, fixed,
+                         test_fraction, split_path)
+  missing = ([(LABELS_FILE, line, vid) for line, vid in labels.missing] if labels else []
+             ) + [(SPLIT_FILE, line, vid) for line, vid in split_missing]
+  return ({s: [v for v in sorted(listing.videos) if splits[v] == s] for s in SPLITS}, labels,
+          missing)
 
 
 def stale_reason_of(data_dir: str, manifest) -> str | None:

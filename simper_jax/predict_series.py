@@ -1,0 +1,215 @@
+"""The rate of your own recordings, by a trained time-series encoder or a reading of the input:
+`python -m simper_jax.predict --series=FILE_OR_DIR --workdir=RUN | --method=spectral_peak`.
+
+Each recording is read as the time-series builder reads it (data/timeseries.py: time column,
+gaps, resampling to the rate, z-scores; a trained run's own builder settings, or the flags'
+for a method). The signal a rate is read from is then the encoder's feature signal (clips of
+the run's length, back to back within each gap-free segment, concatenated) read by the run's
+own FFT readout (its band and harmonic), or the input's channels read by `--method`
+(evaluate.INPUT_BASELINES: the summed spectral peak, or the autocorrelation peak). Rates come
+per sliding window (`--window_seconds`, `--step_seconds`, never across a gap) and over the
+longest segment, in Hz and per minute.
+
+Written into --output (default: beside the recording) for each recording <name>:
+  <name>.rate.csv       start_s, end_s, rate_hz of each window
+  <name>.spectrum.csv   the longest segment's spectrum
+  <name>.rate.png       rate over time, and that spectrum
+and for a folder, rates.csv: one row per recording (its error, if it had one).
+"""
+
+import csv
+import json
+import os
+import time
+
+import numpy as np
+
+from simper_jax import errors
+from simper_jax import figures
+from simper_jax.data import timeseries
+
+
+class InputError(ValueError):
+  """A recording that cannot be used, or flags that do not fit together."""
+
+
+class MethodReader:
+  """One of evaluate.INPUT_BASELINES on the recording's own channels."""
+
+  def __init__(self, method: str, *, band, harmonic: float, sample_rate: float,
+               source_rate: float, time_column: str):
+    from simper_jax import evaluate  # pylint: disable=g-import-not-at-top
+    self.read = evaluate.INPUT_BASELINES[method]
+    self.band, self.harmonic, self.name = tuple(band), harmonic, method
+    self.config = timeseries.make_config(sample_rate=sample_rate, source_rate=source_rate,
+                                         time_column=time_column)
+    self.fps = sample_rate
+
+  def signal(self, values: np.ndarray) -> np.ndarray:
+    """[n, C] z-scored channels → the signal windows are cut from: the channels themselves."""
+    return values
+
+  def rates(self, windows: np.ndarray) -> np.ndarray:
+    """[K, W, C] → [K] Hz."""
+    return self.read(windows, self.fps, self.band, self.harmonic)
+
+  def spectrum(self, signal: np.ndarray):
+    from simper_jax import evaluate  # pylint: disable=g-import-not-at-top
+    x = evaluate.input_spectrum(signal[None])[0]
+    freqs, _ = evaluate.power_spectrum(x[:, 0], self.fps)
+    power = sum(evaluate.power_spectrum(x[:, c], self.fps)[1] for c in range(x.shape[1]))
+    return freqs, power
+
+
+class EncoderReader:
+  """A trained time-series run's encoder, read by the run's own FFT readout."""
+
+  def __init__(self, workdir: str):
+    from simper_jax import checkpoint  # pylint: disable=g-import-not-at-top
+    from simper_jax import evaluate  # pylint: disable=g-import-not-at-top
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+      raise InputError(f"--workdir={workdir}: no config.json there; expected the workdir of a "
+                       f"trained run.")
+    with open(path) as f:
+      config = json.load(f)
+    if config["data"]["name"] != "timeseries":
+      raise InputError(f"--workdir={workdir}: a run on {config['data']['name']!r}; --series "
+                       f"needs a time-series run (configs/timeseries.py).")
+    try:
+      self.module, self.variables = checkpoint.load_encoder(workdir)
+      settings = checkpoint.readout_settings(workdir)
+    except (FileNotFoundError, ValueError) as e:
+      raise InputError(f"--workdir={workdir}: {e}") from e
+    fields = {k: v for k, v in config["data"]["builder"].items()
+              if k in timeseries.TimeseriesConfig.__dataclass_fields__ and k != "source"}
+    fields["columns"] = tuple(fields.get("columns", ()))
+    self.config = timeseries.make_config(**fields)
+    self.fps, self.band = float(settings["fps"]), tuple(settings["band"])
+    self.harmonic = settings["harmonic"]
+    self.clip = self.config.num_samples
+    self.encode = evaluate.jitted_encode(self.module)
+    self._fft = evaluate.fft_frequency
+    self._power = evaluate.power_spectrum
+    self.name = f"the encoder of {workdir}"
+
+  def signal(self, values: np.ndarray) -> np.ndarray:
+    """[n, C] → the feature signal of the segment's whole clips, concatenated, [n', 1]."""
+    num_clips = len(values) // self.clip
+    if num_clips == 0:
+      return np.zeros((0, 1))
+    clips = values[:num_clips * self.clip].reshape(num_clips, self.clip, 1, 1, -1)
+    signals = np.asarray(self.encode(self.variables, clips.astype(np.float16)))
+    return signals.reshape(-1, 1).astype(np.float64)
+
+  def rates(self, windows: np.ndarray) -> np.ndarray:
+    return self._fft(windows[..., 0], self.fps, self.band, self.harmonic)
+
+  def spectrum(self, signal: np.ndarray):
+    return self._power(signal[:, 0], self.fps)
+
+
+def series_paths(series: str) -> list[str]:
+  """[series] for a file; for a folder, its recordings (as the builder finds them)."""
+  if os.path.isdir(series):
+    try:
+      return [path for _, path in sorted(timeseries.scan(series).videos.items())]
+    except errors.DataError as e:
+      raise InputError(f"--series={series}: {e}") from e
+  if not os.path.exists(series):
+    raise InputError(f"--series={series}: no such file or folder.")
+  return [series]
+
+
+def predict_recording(path: str, reader, *, out_dir: str, window_seconds: float,
+                      step_seconds: float) -> dict:
+  """Reads one recording, writes its outputs, returns its summary row."""
+  started = time.time()
+  try:
+    recording = timeseries.load_recording(path, reader.config)
+  except errors.DataError as e:
+    raise InputError(str(e)) from e
+  window = max(2, round(window_seconds * reader.fps))
+  step = max(1, round(step_seconds * reader.fps))
+  starts, ends, rates, longest = [], [], [], None
+  for start_s, values, _ in recording.segments:
+    signal = reader.signal(values)
+    if longest is None or len(signal) > len(longest):
+      longest = signal
+    if len(signal) < window:
+      continue
+    offsets = np.arange(0, len(signal) - window + 1, step)
+    windows = np.stack([signal[o:o + window] for o in offsets])
+    rates.append(reader.rates(windows))
+    starts.append(start_s + offsets / reader.fps)
+    ends.append(start_s + (offsets + window) / reader.fps)
+  if not rates:
+    raise InputError(f"{path}: no gap-free stretch as long as one window of "
+                     f"{window_seconds:g} s (--window_seconds); "
+                     f"{timeseries.describe(recording)}.")
+  rates, starts, ends = np.concatenate(rates), np.concatenate(starts), np.concatenate(ends)
+  whole = float(reader.rates(longest[None])[0])
+  freqs, power = reader.spectrum(longest)
+  name = os.path.splitext(os.path.basename(path))[0]
+  png, windows_csv = figures.heart_rate_over_time(
+      starts, ends, rates, whole, freqs, power, band_bpm=reader.band, out_dir=out_dir,
+      name=f"{name}.rate", title=f"{os.path.basename(path)} — {reader.name}", quantity="rate",
+      unit="Hz", whole="longest segment")
+  return {"recording": path, "seconds": sum(len(v) for _, v, _ in recording.segments)
+          / reader.config.sample_rate, "segments": len(recording.segments),
+          "rate_hz": whole, "rate_per_min": 60 * whole,
+          "median_window_hz": float(np.median(rates)), "windows": len(rates), "error": "",
+          "starts_s": starts, "ends_s": ends, "rates": rates,
+          "written": [windows_csv, os.path.join(out_dir, f"{name}.spectrum.csv"), png],
+          "elapsed": time.time() - started}
+
+
+SUMMARY_FIELDS = ("recording", "seconds", "segments", "rate_hz", "rate_per_min",
+                  "median_window_hz", "windows", "error")
+
+
+def run(series: str, reader, *, output: str | None, window_seconds: float,
+        step_seconds: float) -> tuple[list[dict], int]:
+  """Every recording of --series; (summary rows, exit status: 0, or 2 if one failed)."""
+  paths = series_paths(series)
+  folder = os.path.isdir(series)
+  out_dir = output or (series if folder else os.path.dirname(os.path.abspath(series)))
+  rows = []
+  for i, path in enumerate(paths, 1):
+    here = (os.path.join(out_dir, os.path.dirname(os.path.relpath(path, series))) if folder
+            else out_dir)
+    try:
+      row = predict_recording(path, reader, out_dir=here, window_seconds=window_seconds,
+                              step_seconds=step_seconds)
+    except InputError as e:
+      if not folder:
+        raise
+      row = {"recording": path, "error": str(e)}
+      print(f"[{i}/{len(paths)}] Error: {e}", flush=True)
+    else:
+      print_recording(row, index=f"[{i}/{len(paths)}] " if folder else "",
+                      windows=not folder)
+    rows.append(row)
+  if folder:
+    summary = os.path.join(out_dir, "rates.csv")
+    with open(summary, "w", newline="") as f:
+      writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+      writer.writeheader()
+      for row in rows:
+        row = {**row, "recording": os.path.relpath(row["recording"], series)}
+        writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v)
+                         for k, v in row.items() if k in SUMMARY_FIELDS})
+    print(f"Wrote {summary}.")
+  return rows, 2 if any(row["error"] for row in rows) else 0
+
+
+def print_recording(row: dict, *, index: str = "", windows: bool = True) -> None:
+  print(f"{index}{row['recording']}: {row['seconds']:.1f} s in {row['segments']} segment(s); "
+        f"rate over the longest segment {row['rate_hz']:.3f} Hz ({row['rate_per_min']:.1f} "
+        f"per min), median of {row['windows']} windows {row['median_window_hz']:.3f} Hz "
+        f"({row['elapsed']:.1f} s).", flush=True)
+  if windows:
+    print("  window (s)      rate (Hz)")
+    for start, end, rate in zip(row["starts_s"], row["ends_s"], row["rates"]):
+      print(f"  {start:6.1f}–{end:<6.1f}  {rate:8.3f}")
+  print(f"  Wrote {', '.join(row['written'])}.", flush=True)
