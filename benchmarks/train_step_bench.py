@@ -65,7 +65,8 @@ def model_flops(model, variables, views_shape) -> float:
 
 def build_step(config):
   """(jitted train step, state, batch, model FLOPs per step, description) for `config`, on
-  random uint8 clips, laid out on the config's mesh over all devices."""
+  random clips as the dataset stores them (uint8 frames, float16 series), laid out on the
+  config's mesh over all devices."""
   devices = jax.devices()
   train.check_config(config, len(devices))
   mesh = sharding.make_mesh(config.get("mesh", train.DEFAULT_MESH), devices)
@@ -87,8 +88,10 @@ def build_step(config):
                  in_shardings=(state_sharding, batch_sharding), donate_argnums=0,
                  compiler_options=sharding.compiler_options(devices))
   rng = np.random.default_rng(0)
-  batch = {"video": jax.device_put(rng.integers(0, 256, clip_shape, dtype=np.uint8),
-                                   batch_sharding),
+  clips = (rng.integers(0, 256, clip_shape, dtype=np.uint8)
+           if pipeline.clip_dtype(config.data) == np.uint8
+           else rng.normal(size=clip_shape).astype(np.float16))  # z-scored series
+  batch = {"video": jax.device_put(clips, batch_sharding),
            "label": jax.device_put(np.zeros(config.batch_size, np.float32), batch_sharding),
            "index": jax.device_put(np.arange(config.batch_size, dtype=np.int32), batch_sharding),
            "epoch": jax.device_put(np.zeros(config.batch_size, np.int32), batch_sharding)}

@@ -14,6 +14,8 @@ Variants (`--config=configs/timeseries.py:VARIANT`, comma-separated):
              recordings.
   synthetic  the synthetic walks (16 recordings of 60 s at ~50 Hz, tri-axial, in four
              formats; cadence labels per half): 600 steps.
+  synthetic_ppg  synthetic finger PPG + accelerometer records, EDF+ and WFDB (16 of 120 s;
+             heart-rate labels in Hz per half; walking motion leaking into the PPG).
   tiny       seconds per run; for tests only.
 
 Labels: data.label_key picks a numeric labels.csv column (None → the only one, else the
@@ -30,7 +32,7 @@ from ml_collections.config_dict import placeholder
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import common  # noqa: E402  pylint: disable=g-import-not-at-top
 
-VARIANTS = ("synthetic", "tiny")
+VARIANTS = ("synthetic", "synthetic_ppg", "tiny")
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -111,6 +113,18 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # on the training split (eval.fft_harmonic None): 0.5 is a wrist's stride, two steps.
   c.eval.fft_harmonics = (0.5, 1, 2, 3)
 
+  if "synthetic_ppg" in variants:
+    c.data.synthetic = ml_collections.ConfigDict()  # physiological records, EDF+ and WFDB
+    c.data.synthetic.kind = "ppg"  # "walks" or "ppg"
+    c.data.synthetic.num_recordings = 16  # recordings, two per subject
+    c.data.synthetic.seconds = 120.0  # each recording's length
+    c.data.synthetic.heart_rate_range = (0.9, 1.8)  # Hz (54–108 bpm), one per half
+    c.data.synthetic.seed = 0  # generation seed
+    c.data.builder.group_by = "subject"  # a subject's two recordings stay on one side
+    c.data.builder.test_fraction = 0.25
+    c.data.builder.train_stride = 50
+    c.num_steps = 600
+    c.eval.band = (0.7, 3.0)  # 42–180 bpm
   if "synthetic" in variants or "tiny" in variants:
     c.data.synthetic = ml_collections.ConfigDict()  # a folder written like a user's
     c.data.synthetic.num_recordings = 16  # recordings, two per subject

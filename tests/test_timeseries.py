@@ -438,3 +438,21 @@ def test_a_tiny_run_reports_the_input_baselines_and_predict_reads_its_encoder(tm
   with open(tmp_path / "out" / "rates.csv") as f:
     rows = list(csv.DictReader(f))
   assert len(rows) == 8 and all(float(r["rate_hz"]) > 0 for r in rows)
+
+
+def test_the_synthetic_ppg_records_are_read_from_edf_and_wfdb(tmp_path):
+  spec = syn.SyntheticSpec(num_recordings=4, seconds=30.0, kind="ppg")
+  syn.write(str(tmp_path / "ppg"), spec)
+  names = sorted(os.path.relpath(os.path.join(r, f), tmp_path / "ppg")
+                 for r, _, fs in os.walk(tmp_path / "ppg") for f in fs)
+  assert "site_a/p01/night1.edf" in names and "site_a/p01/night2.hea" in names
+  assert "site_a/p01/night2.dat" in names
+  printed = io.StringIO()
+  with contextlib.redirect_stdout(printed):
+    _, splits = prepare(tmp_path / "ppg", tmp_path / "d", group_by="subject")
+  assert "2 channels (PPG, ACC); time 64 Hz" in printed.getvalue()
+  truth = syn.true_cadences(spec)
+  for e in splits["train"] + splits["test"]:
+    first, second = truth[text(e["video_id"])]
+    if float(e["start_s"]) + 4.0 <= 15.0 and not np.isnan(e["heart_rate_hz"]):
+      assert abs(e["heart_rate_hz"] - first) < 1e-3

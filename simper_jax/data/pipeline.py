@@ -66,6 +66,11 @@ def clip_shape(data_config) -> tuple[int, int, int, int]:
   return (b[frames], b[side], b[side], CHANNELS[data_config.name])
 
 
+def clip_dtype(data_config):
+  """The dtype the dataset stores clips in: float16 for time series, else uint8 frames."""
+  return np.float16 if data_config.name == "timeseries" else np.uint8
+
+
 def model_input(video):
   """A batch of clips as the encoder reads them: uint8 pixels → float32 in [0, 1]; a float
   time series (already z-scored) → float32 as it is. Works on numpy and jax arrays."""

@@ -1,5 +1,13 @@
-"""A synthetic folder of wrist-accelerometer walks, written the way such folders come
-(`configs/timeseries.py` `synthetic` and `tiny`, tests): read by the real timeseries builder.
+"""A synthetic folder of wrist-accelerometer walks (or of finger-PPG recordings), written the
+way such folders come (`configs/timeseries.py` `synthetic`, `synthetic_ppg` and `tiny`,
+tests): read by the real timeseries builder.
+
+kind="ppg" writes physiological records instead: half EDF+ (a PPG channel at 64 Hz and an
+accelerometer channel at 32 Hz, as wearables' two sensors run at their own rates) and half
+PhysioNet WFDB records (both at 64 Hz), labels.csv `heart_rate_hz` per half. The pulse has a
+systolic peak and a dicrotic notch, a heart rate that wanders by a few per cent, breathing
+that modulates its baseline and amplitude, and two 10-s stretches of walking whose motion
+leaks into the PPG at the step cadence — in the heart-rate band, and stronger than the pulse.
 
 What it holds, under DIR:
   site_a/p01/walk1.csv ...   nested folders; the formats in turn: a CSV with a header and
@@ -14,11 +22,15 @@ What it holds, under DIR:
 
 Each recording: tri-axial acceleration (g) of a wrist at a random orientation — gravity, an
 arm swing at half the step cadence (one swing per stride) stronger than the step impacts at
-the cadence, both with random harmonics, sensor noise and a slow drift — sampled with jittered
-timestamps (±30 % of the nominal step), a few duplicated rows, rows with a missing value, a
-0.4-s dropout that is interpolated and, in every other recording, a 5-s gap that splits it.
-The arm swing makes the raw signal's strongest spectral peak the stride, not the step: the
-input-spectrum baselines read half the cadence unless their harmonic says otherwise.
+the cadence, with random harmonics, a cadence that wanders by a few per cent, sensor noise and
+a slow drift — sampled with jittered timestamps (±30 % of the nominal step), a few duplicated
+rows, rows with a missing value, a 0.4-s dropout that is interpolated and, in every other
+recording, a 5-s gap that splits it. What makes it hard, as real wrists are: a 12-s stretch in
+which the hand carries something (the swing almost stops, only the step impacts remain, so
+the strongest rhythm jumps from the stride to the step), and bursts of gestures (a few
+seconds of large, smooth, aperiodic movement) on top of the walk. The swing makes the raw
+signal's strongest spectral peak the stride, not the step, except while carrying: no single
+harmonic of the input's spectrum reads every window right.
 """
 
 import csv
@@ -43,17 +55,23 @@ class SyntheticSpec:
   rate: float = 50.0  # nominal sampling rate, Hz
   cadence_range: tuple[float, float] = (1.4, 2.4)  # steps per second
   seed: int = 0
+  kind: str = "walks"  # "walks" (wrist accelerometer) or "ppg" (EDF and WFDB records)
+  heart_rate_range: tuple[float, float] = (0.9, 1.8)  # kind="ppg": Hz (54–108 bpm)
 
 
 def recording_plan(spec: SyntheticSpec) -> list[dict]:
-  """One dict per recording: id, format, subject, the two cadences, whether it has a long gap."""
+  """One dict per recording: id, format, subject, its two rates (cadences, or heart rates for
+  kind="ppg"), whether it has a long gap."""
   rng = np.random.default_rng(spec.seed)
   plan = []
+  ppg = spec.kind == "ppg"
   for i in range(spec.num_recordings):
     subject = f"p{i // 2 + 1:02d}"
-    fmt = FORMATS[i % len(FORMATS)]
-    cadences = tuple(float(c) for c in rng.uniform(*spec.cadence_range, size=2))
-    plan.append({"id": f"{SITES[i // 2 % 2]}/{subject}/walk{i % 2 + 1}", "format": fmt,
+    fmt = ("edf", "wfdb")[i % 2] if ppg else FORMATS[i % len(FORMATS)]
+    cadences = tuple(float(c) for c in rng.uniform(
+        *(spec.heart_rate_range if ppg else spec.cadence_range), size=2))
+    name = f"night{i % 2 + 1}" if ppg else f"walk{i % 2 + 1}"
+    plan.append({"id": f"{SITES[i // 2 % 2]}/{subject}/{name}", "format": fmt,
                  "subject": subject, "cadences": cadences, "long_gap": i % 2 == 1, "index": i})
   return plan
 
@@ -62,14 +80,24 @@ def accelerometer(spec: SyntheticSpec, item: dict, times: np.ndarray) -> np.ndar
   """[N, 3] acceleration (g) at `times` (s) of one recording."""
   rng = np.random.default_rng([spec.seed, item["index"]])
   half = spec.seconds / 2
-  cadence = np.where(times < half, *item["cadences"])
+  wander = 1 + 0.03 * np.sin(2 * np.pi * times / rng.uniform(8, 15) + rng.uniform(0, 6.3))
+  cadence = np.where(times < half, *item["cadences"]) * wander
   # The step phase integrates the cadence, so the rhythm changes without a jump.
   dt = np.diff(times, prepend=times[0])
   phase = 2 * np.pi * np.cumsum(cadence * dt) + rng.uniform(0, 2 * np.pi)
-  swing = rng.uniform(0.6, 1.0) * (np.sin(phase / 2) + 0.3 * np.sin(phase + 0.5))
+  carry_start = rng.uniform(0, max(spec.seconds - 12.0, 0.0))
+  carrying = (times >= carry_start) & (times < carry_start + 12.0)
+  swing_gain = np.where(carrying, 0.08, rng.uniform(0.6, 1.0))
+  swing = swing_gain * (np.sin(phase / 2) + 0.3 * np.sin(phase + 0.5))
   impact = rng.uniform(0.3, 0.5) * np.maximum(np.cos(phase), 0.0) ** 8
   drift = 0.1 * np.sin(2 * np.pi * times / rng.uniform(20, 40))
+  gestures = np.zeros((len(times), 3))
+  for centre in rng.uniform(0, spec.seconds, max(1, int(spec.seconds / 15))):
+    envelope = np.exp(-0.5 * ((times - centre) / rng.uniform(0.8, 1.5)) ** 2)
+    gestures += envelope[:, None] * rng.normal(0, 0.8, 3) * np.sin(
+        2 * np.pi * rng.uniform(0.3, 0.8) * (times - centre))[:, None]
   local = np.stack([swing + drift, 0.6 * swing + impact, impact + 0.2 * drift], axis=1)
+  local = local + gestures
   gravity = rng.normal(size=3)
   gravity /= np.linalg.norm(gravity)
   q, _ = np.linalg.qr(rng.normal(size=(3, 3)))  # the wrist's orientation
@@ -88,9 +116,59 @@ def sample_times(spec: SyntheticSpec, item: dict) -> np.ndarray:
   return times[~drop]
 
 
+def pulse_and_motion(spec: SyntheticSpec, item: dict, times: np.ndarray):
+  """(PPG [N], accelerometer magnitude [N]) at `times` (s) of one kind="ppg" recording."""
+  rng = np.random.default_rng([spec.seed, item["index"], 3])
+  half = spec.seconds / 2
+  wander = 1 + 0.03 * np.sin(2 * np.pi * times / rng.uniform(10, 20) + rng.uniform(0, 6.3))
+  rate = np.where(times < half, *item["cadences"]) * wander
+  dt = np.diff(times, prepend=times[0])
+  phase = np.mod(2 * np.pi * np.cumsum(rate * dt) + rng.uniform(0, 2 * np.pi), 2 * np.pi)
+  beat = np.exp(-((phase - 1.2) / 0.45) ** 2) + 0.4 * np.exp(-((phase - 3.0) / 0.6) ** 2)
+  breath = np.sin(2 * np.pi * rng.uniform(0.2, 0.33) * times)
+  ppg = beat * (1 + 0.2 * breath) + 0.3 * breath
+  walking = np.zeros_like(times)
+  for start in rng.uniform(0, spec.seconds - 10.0, 2):
+    walking = np.maximum(walking, ((times >= start) & (times < start + 10.0)).astype(float))
+  step = 2 * np.pi * rng.uniform(1.5, 2.2) * times
+  motion = walking * (np.sin(step) + 0.5 * np.sin(2 * step + 1.0))
+  ppg = ppg + 1.5 * motion + 0.05 * rng.normal(size=len(times))
+  acc = 1.0 + 0.8 * motion + 0.02 * rng.normal(size=len(times))
+  return ppg, acc
+
+
+def _write_edf(path: str, signals: dict, rates: dict) -> None:
+  import pyedflib  # pylint: disable=g-import-not-at-top
+  writer = pyedflib.EdfWriter(path, len(signals), file_type=pyedflib.FILETYPE_EDFPLUS)
+  headers = []
+  for name, values in signals.items():
+    # Whole numbers: EDF stores the physical range in 8 characters.
+    low, high = float(np.floor(values.min())) - 1, float(np.ceil(values.max())) + 1
+    headers.append({"label": name, "dimension": "au", "sample_frequency": rates[name],
+                    "physical_min": low, "physical_max": high, "digital_min": -32768,
+                    "digital_max": 32767, "transducer": "", "prefilter": ""})
+  writer.setSignalHeaders(headers)
+  writer.writeSamples(list(signals.values()))
+  writer.close()
+
+
 def write_recording(path: str, spec: SyntheticSpec, item: dict) -> None:
   """One recording in its format (see the module docstring)."""
   rng = np.random.default_rng([spec.seed, item["index"], 2])
+  if item["format"] in ("edf", "wfdb"):
+    seconds = int(spec.seconds)
+    t64, t32 = np.arange(64 * seconds) / 64.0, np.arange(32 * seconds) / 32.0
+    if item["format"] == "edf":
+      _write_edf(path + ".edf", {"PPG": pulse_and_motion(spec, item, t64)[0],
+                                 "ACC": pulse_and_motion(spec, item, t32)[1]},
+                 {"PPG": 64, "ACC": 32})
+    else:
+      import wfdb  # pylint: disable=g-import-not-at-top
+      ppg, acc = pulse_and_motion(spec, item, t64)
+      wfdb.wrsamp(os.path.basename(path), fs=64, units=["au", "g"], sig_name=["PPG", "ACC"],
+                  p_signal=np.stack([ppg, acc], axis=1), fmt=["16", "16"],
+                  write_dir=os.path.dirname(path))
+    return
   if item["format"] == "headerless":
     times = np.arange(int(spec.seconds * spec.rate)) / spec.rate
     values = accelerometer(spec, item, times)
@@ -114,7 +192,8 @@ def write_recording(path: str, spec: SyntheticSpec, item: dict) -> None:
     frame.to_csv(path + ".tsv", sep="\t", index=False, float_format="%.5f")
 
 
-EXTENSION = {"csv": ".csv", "headerless": ".csv", "parquet": ".parquet", "tsv": ".tsv"}
+EXTENSION = {"csv": ".csv", "headerless": ".csv", "parquet": ".parquet", "tsv": ".tsv",
+             "edf": ".edf", "wfdb": ".hea"}
 
 
 def write(folder: str, spec: SyntheticSpec) -> None:
@@ -126,7 +205,8 @@ def write(folder: str, spec: SyntheticSpec) -> None:
     write_recording(path, spec, item)
   with open(os.path.join(folder, "labels.csv"), "w", newline="") as f:
     writer = csv.writer(f)
-    writer.writerow(["recording", "cadence_hz", "start_s", "end_s", "subject"])
+    label = "heart_rate_hz" if spec.kind == "ppg" else "cadence_hz"
+    writer.writerow(["recording", label, "start_s", "end_s", "subject"])
     half = spec.seconds / 2
     for item in plan[:-1]:  # the last recording has no row: unlabelled
       rid = item["id"] + (EXTENSION[item["format"]] if item["index"] % 3 == 0 else "")
@@ -139,7 +219,8 @@ def write(folder: str, spec: SyntheticSpec) -> None:
     writer.writerow([plan[0]["id"], "train"])
     writer.writerow([plan[2]["id"], "test"])
   with open(os.path.join(folder, "notes.txt"), "w") as f:
-    f.write("Wrist recordings, walking outdoors.\n")
+    f.write("Finger PPG, overnight.\n" if spec.kind == "ppg" else
+            "Wrist recordings, walking outdoors.\n")
 
 
 def true_cadences(spec: SyntheticSpec) -> dict:
@@ -151,5 +232,7 @@ def ensure_folder(data_dir: str, spec: SyntheticSpec, log) -> str:
   """The synthetic folder for `spec` under data_dir, written on first use."""
   return common.synthetic_folder(
       data_dir, "timeseries", spec, write, log,
-      f"{spec.num_recordings} synthetic wrist-accelerometer recordings ({spec.seconds:g} s at "
-      f"~{spec.rate:g} Hz; CSV, header-less CSV, Parquet, TSV; labels.csv, split.csv)")
+      f"{spec.num_recordings} synthetic "
+      + ("PPG recordings (EDF+ and WFDB" if spec.kind == "ppg" else
+         f"wrist-accelerometer recordings (~{spec.rate:g} Hz; CSV, header-less CSV, Parquet, "
+         f"TSV") + f"; {spec.seconds:g} s each; labels.csv, split.csv)")
