@@ -338,3 +338,30 @@ def _step_dir(path: str, step: Optional[int]) -> str:
 
 def _encoder_spec(step_dir: str) -> dict:
   return ocp.JsonCheckpointHandler().restore(epath.Path(step_dir) / "encoder")
+
+
+def load_run(workdir: str, accepts, what: str):
+  """(config.json as a dict, encoder module, its variables, its FFT readout settings) of a
+  trained run, checked by `accepts(config) -> bool` (`what` it must be, for the message).
+  For `python -m simper_jax.predict --workdir=...`.
+
+  Raises:
+    errors.InputError naming --workdir: no config.json, a run of another kind, no readable
+    encoder.
+  """
+  config_path = os.path.join(workdir, "config.json")
+  if not os.path.exists(config_path):
+    raise errors.InputError(f"--workdir={workdir}: no config.json there; expected the workdir of a "
+                     f"trained run.")
+  with open(config_path) as f:
+    config = json.load(f)
+  if not accepts(config):
+    raise errors.InputError(f"--workdir={workdir}: a run of data.name={config['data']['name']!r} "
+                     f"with eval.protocol={config.get('eval', {}).get('protocol', 'frequency')!r}"
+                     f"; this needs {what}.")
+  try:
+    module, variables = load_encoder(workdir)
+    settings = readout_settings(workdir)
+  except (FileNotFoundError, ValueError) as e:
+    raise errors.InputError(f"--workdir={workdir}: {e}") from e
+  return config, module, variables, settings

@@ -20,3 +20,8 @@ class ConfigError(ValueError):
 class RunError(RuntimeError):
   """A fault the run met that the user resolves (the workdir is in use, the disk is full, the
   loss diverged); the message says what happened, what is safe, and how to go on."""
+
+
+class InputError(ValueError):
+  """predict: a video or recording that cannot be used, or flags that do not fit together;
+  the message names which."""

@@ -30,7 +30,6 @@ import contextlib
 import csv
 import functools
 import itertools
-import json
 import math
 import os
 import sys
@@ -43,6 +42,7 @@ from absl import logging
 import cv2
 import numpy as np
 
+from simper_jax import errors
 from simper_jax import figures
 from simper_jax import heart_rate as hr
 from simper_jax import rppg_methods
@@ -104,8 +104,9 @@ FRAMES_PER_CHUNK = 64  # frames decoded and cropped at a time: bounded memory fo
 SERIES_METHODS = ("spectral_peak", "autocorrelation")  # evaluate.INPUT_BASELINES
 
 
-class InputError(ValueError):
-  """A video that cannot be used, or flags that do not fit together: the message names which."""
+# A video or recording that cannot be used, or flags that do not fit together. Defined in
+# errors.py so that predict_series raises the same class when this module runs as __main__.
+InputError = errors.InputError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,22 +192,9 @@ class EncoderReader:
     # Imported here: a classic method needs neither JAX nor a checkpoint.
     from simper_jax import checkpoint  # pylint: disable=g-import-not-at-top
     from simper_jax import evaluate  # pylint: disable=g-import-not-at-top
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.exists(config_path):
-      raise InputError(f"--workdir={workdir}: no config.json there; expected the workdir of a "
-                       f"trained run.")
-    with open(config_path) as f:
-      config = json.load(f)
-    protocol = config.get("eval", {}).get("protocol", "frequency")
-    if protocol != "heart_rate":
-      raise InputError(f"--workdir={workdir}: a run with eval.protocol={protocol!r}; heart rate "
-                       f"needs a run trained for it (eval.protocol='heart_rate', e.g. "
-                       f"configs/scamps.py).")
-    try:
-      self.module, self.variables = checkpoint.load_encoder(workdir)
-      settings = checkpoint.readout_settings(workdir)
-    except (FileNotFoundError, ValueError) as e:
-      raise InputError(f"--workdir={workdir}: {e}") from e
+    config, self.module, self.variables, settings = checkpoint.load_run(
+        workdir, lambda c: c.get("eval", {}).get("protocol") == "heart_rate",
+        "a run trained for heart rate (eval.protocol='heart_rate', e.g. configs/scamps.py)")
     self.fps, self.band = float(settings["fps"]), tuple(settings["band"])
     builder = config["data"]["builder"]
     self.image_size, self.clip_frames = int(builder["image_size"]), int(builder["num_frames"])
@@ -430,7 +418,7 @@ def main_series(value: dict) -> None:
     _, status = predict_series.run(value["series"], reader, output=value["output"],
                                    window_seconds=value["window_seconds"],
                                    step_seconds=value["step_seconds"])
-  except predict_series.InputError as e:
+  except InputError as e:
     fail(str(e))
   sys.exit(status)
 

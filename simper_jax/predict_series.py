@@ -18,7 +18,6 @@ and for a folder, rates.csv: one row per recording (its error, if it had one).
 """
 
 import csv
-import json
 import os
 import time
 
@@ -29,8 +28,7 @@ from simper_jax import figures
 from simper_jax.data import timeseries
 
 
-class InputError(ValueError):
-  """A recording that cannot be used, or flags that do not fit together."""
+InputError = errors.InputError  # predict's: one error type for the whole command
 
 
 class MethodReader:
@@ -67,20 +65,9 @@ class EncoderReader:
   def __init__(self, workdir: str):
     from simper_jax import checkpoint  # pylint: disable=g-import-not-at-top
     from simper_jax import evaluate  # pylint: disable=g-import-not-at-top
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-      raise InputError(f"--workdir={workdir}: no config.json there; expected the workdir of a "
-                       f"trained run.")
-    with open(path) as f:
-      config = json.load(f)
-    if config["data"]["name"] != "timeseries":
-      raise InputError(f"--workdir={workdir}: a run on {config['data']['name']!r}; --series "
-                       f"needs a time-series run (configs/timeseries.py).")
-    try:
-      self.module, self.variables = checkpoint.load_encoder(workdir)
-      settings = checkpoint.readout_settings(workdir)
-    except (FileNotFoundError, ValueError) as e:
-      raise InputError(f"--workdir={workdir}: {e}") from e
+    config, self.module, self.variables, settings = checkpoint.load_run(
+        workdir, lambda c: c["data"]["name"] == "timeseries",
+        "a time-series run (configs/timeseries.py) for --series")
     fields = {k: v for k, v in config["data"]["builder"].items()
               if k in timeseries.TimeseriesConfig.__dataclass_fields__ and k != "source"}
     fields["columns"] = tuple(fields.get("columns", ()))
