@@ -456,3 +456,15 @@ def test_the_synthetic_ppg_records_are_read_from_edf_and_wfdb(tmp_path):
     first, second = truth[text(e["video_id"])]
     if float(e["start_s"]) + 4.0 <= 15.0 and not np.isnan(e["heart_rate_hz"]):
       assert abs(e["heart_rate_hz"] - first) < 1e-3
+
+
+def test_a_named_time_column_and_a_missing_one(tmp_path):
+  times = 5.0 + np.arange(0, 20, 0.04)
+  frame = pd.DataFrame({"elapsed": times, "acc": np.sin(2 * np.pi * times), "t": 0.0})
+  frame.to_csv(tmp_path / "r.csv", index=False)  # "t" looks like a time column but is not
+  recording = loaded(tmp_path / "r.csv", time_column="elapsed", columns=("acc",))
+  assert recording.counts["time"] == "'elapsed' in s" and recording.channels == ["acc"]
+  assert abs(len(recording.segments[0][1]) / 25.0 - 20.0) < 0.1
+  with pytest.raises(errors.DataError, match=r"r.csv: no column 'stamp' \(data.builder"
+                                             r".time_column\); its columns: elapsed, acc, t"):
+    loaded(tmp_path / "r.csv", time_column="stamp")
