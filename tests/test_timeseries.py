@@ -468,3 +468,21 @@ def test_a_named_time_column_and_a_missing_one(tmp_path):
   with pytest.raises(errors.DataError, match=r"r.csv: no column 'stamp' \(data.builder"
                                              r".time_column\); its columns: elapsed, acc, t"):
     loaded(tmp_path / "r.csv", time_column="stamp")
+
+
+@pytest.mark.slow  # two short trainings on 8 host devices
+def test_the_1d_encoder_trains_under_fsdp_with_the_same_losses(tmp_path):
+  from simper_jax import train  # pylint: disable=g-import-not-at-top
+  def config(mesh):
+    c = ts_config.get_config("tiny")
+    c.data.data_dir = str(tmp_path / "d")
+    c.model.widths = (8, 16)
+    c.model.blocks = (1, 1)
+    c.mesh = mesh
+    c.eval.figures = False
+    return c
+  _, data_only, _ = train.train(config((("data", -1),)), str(tmp_path / "data"))
+  state, fsdp, _ = train.train(config((("data", 4), ("fsdp", 2))), str(tmp_path / "fsdp"))
+  np.testing.assert_allclose([l for _, l in fsdp], [l for _, l in data_only], rtol=1e-5)
+  leaves = jax.tree.leaves(state.params["encoder"])
+  assert any(not leaf.sharding.is_fully_replicated for leaf in leaves)  # the state is split
