@@ -290,39 +290,56 @@ SUMMARY_FIELDS = ("video", "fps", "frames", "seconds", "video_bpm", "median_wind
                   "windows", "error")
 
 
-def write_summary(rows: list[dict], path: str, relative_to: str) -> None:
-  """heart_rates.csv: one row per video, named by its path relative to the folder read."""
+def write_summary(rows: list[dict], path: str, relative_to: str, *,
+                  fields=SUMMARY_FIELDS, float_format: str = ".2f") -> None:
+  """heart_rates.csv (or a series' rates.csv): one row per input, named (its first field) by
+  its path relative to the folder read."""
+  key = fields[0]
   with open(path, "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-      row = {**row, "video": os.path.relpath(row["video"], relative_to)}
-      writer.writerow({k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in row.items()
-                       if k in SUMMARY_FIELDS})
+      row = {**row, key: os.path.relpath(row[key], relative_to)}
+      writer.writerow({k: (format(v, float_format) if isinstance(v, float) else v)
+                       for k, v in row.items() if k in fields})
+
+
+def run_each(root: str, paths: list[str], *, output: str | None, predict_one, print_one,
+             key: str) -> tuple[list[dict], str | None]:
+  """`predict_one(path, out_dir) -> row` for each of `paths` (the files of --video or
+  --series `root`), each printed by `print_one`. A file in a sub-folder of a folder writes into
+  the same sub-folder of the output folder; a folder goes on past a file's InputError (its row
+  then holds the error, under `key`), a single file raises it.
+
+  Returns:
+    (the rows, the output folder when `root` is a folder, else None).
+  """
+  folder = os.path.isdir(root)
+  out_dir = output or (root if folder else os.path.dirname(os.path.abspath(root)))
+  rows = []
+  for i, path in enumerate(paths, 1):
+    here = (os.path.join(out_dir, os.path.dirname(os.path.relpath(path, root))) if folder
+            else out_dir)
+    try:
+      row = predict_one(path, here)
+    except InputError as e:
+      if not folder:
+        raise
+      row = {key: path, "error": str(e)}
+      print(f"[{i}/{len(paths)}] Error: {e}", flush=True)
+    else:
+      print_one(row, index=f"[{i}/{len(paths)}] " if folder else "", windows=not folder)
+    rows.append(row)
+  return rows, (out_dir if folder else None)
 
 
 def run(video: str, reader, *, output: str | None, **options) -> tuple[list[dict], int]:
   """Every video of --video; (summary rows, exit status: 0, or 2 if a video failed)."""
-  paths = video_paths(video)
-  folder = os.path.isdir(video)
-  out_dir = output or (video if folder else os.path.dirname(os.path.abspath(video)))
-  rows = []
-  for i, path in enumerate(paths, 1):
-    # A video in a sub-folder writes into the same sub-folder of the output folder.
-    video_out = (os.path.join(out_dir, os.path.dirname(os.path.relpath(path, video))) if folder
-                 else out_dir)
-    try:
-      row = predict_video(path, reader, out_dir=video_out, **options)
-    except InputError as e:
-      if not folder:
-        raise
-      row = {"video": path, "error": str(e)}
-      print(f"[{i}/{len(paths)}] Error: {e}", flush=True)
-    else:
-      print_video(row, index=f"[{i}/{len(paths)}] " if folder else "", windows=not folder)
-    rows.append(row)
-  if folder:
-    summary = os.path.join(out_dir, "heart_rates.csv")
+  rows, folder_out = run_each(
+      video, video_paths(video), output=output, print_one=print_video, key="video",
+      predict_one=lambda path, out_dir: predict_video(path, reader, out_dir=out_dir, **options))
+  if folder_out:
+    summary = os.path.join(folder_out, "heart_rates.csv")
     write_summary(rows, summary, relative_to=video)
     print_summary(rows, relative_to=video)
     print(f"Wrote {summary}.")

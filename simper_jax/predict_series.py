@@ -17,7 +17,6 @@ Written into --output (default: beside the recording) for each recording <name>:
 and for a folder, rates.csv: one row per recording (its error, if it had one).
 """
 
-import csv
 import os
 import time
 
@@ -158,34 +157,17 @@ SUMMARY_FIELDS = ("recording", "seconds", "segments", "rate_hz", "rate_per_min",
 def run(series: str, reader, *, output: str | None, window_seconds: float,
         step_seconds: float) -> tuple[list[dict], int]:
   """Every recording of --series; (summary rows, exit status: 0, or 2 if one failed)."""
-  paths = series_paths(series)
-  folder = os.path.isdir(series)
-  out_dir = output or (series if folder else os.path.dirname(os.path.abspath(series)))
-  rows = []
-  for i, path in enumerate(paths, 1):
-    here = (os.path.join(out_dir, os.path.dirname(os.path.relpath(path, series))) if folder
-            else out_dir)
-    try:
-      row = predict_recording(path, reader, out_dir=here, window_seconds=window_seconds,
-                              step_seconds=step_seconds)
-    except InputError as e:
-      if not folder:
-        raise
-      row = {"recording": path, "error": str(e)}
-      print(f"[{i}/{len(paths)}] Error: {e}", flush=True)
-    else:
-      print_recording(row, index=f"[{i}/{len(paths)}] " if folder else "",
-                      windows=not folder)
-    rows.append(row)
-  if folder:
-    summary = os.path.join(out_dir, "rates.csv")
-    with open(summary, "w", newline="") as f:
-      writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
-      writer.writeheader()
-      for row in rows:
-        row = {**row, "recording": os.path.relpath(row["recording"], series)}
-        writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v)
-                         for k, v in row.items() if k in SUMMARY_FIELDS})
+  # predict's loop and summary (the module is imported by then: it is the command).
+  from simper_jax import predict  # pylint: disable=g-import-not-at-top
+  rows, folder_out = predict.run_each(
+      series, series_paths(series), output=output, print_one=print_recording,
+      key="recording", predict_one=lambda path, out_dir: predict_recording(
+          path, reader, out_dir=out_dir, window_seconds=window_seconds,
+          step_seconds=step_seconds))
+  if folder_out:
+    summary = os.path.join(folder_out, "rates.csv")
+    predict.write_summary(rows, summary, relative_to=series, fields=SUMMARY_FIELDS,
+                          float_format=".4g")
     print(f"Wrote {summary}.")
   return rows, 2 if any(row["error"] for row in rows) else 0
 
