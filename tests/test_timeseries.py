@@ -138,6 +138,34 @@ def test_a_given_unit_and_datetime_strings(tmp_path):
   assert abs(len(recording.segments[0][1]) - 300) <= 1  # µs in the strings: the last may round
 
 
+def test_zoned_times_across_a_clock_change_are_one_stretch(tmp_path):
+  # 20 minutes at 10 Hz over the night Berlin's clocks go back (2023-10-29 03:00 CEST →
+  # 02:00 CET): the wall clock repeats an hour; the instants do not.
+  times = np.arange(0, 1200, 0.1)
+  instants = pd.Timestamp("2023-10-29 00:50:00", tz="UTC") + pd.to_timedelta(times, unit="s")
+  wave = np.sin(2 * np.pi * 0.8 * times)
+  pd.DataFrame({"time": instants.tz_convert("Europe/Berlin"), "v": wave,
+                "w": np.cos(times)}).to_parquet(tmp_path / "zoned.parquet")
+  pd.DataFrame({"time": instants.tz_convert("Europe/Berlin").strftime("%Y-%m-%dT%H:%M:%S.%f%z"),
+                "v": wave, "w": np.cos(times)}).to_csv(tmp_path / "offsets.csv", index=False)
+  for name in ("zoned.parquet", "offsets.csv"):
+    recording = loaded(tmp_path / name, sample_rate=10.0)
+    assert recording.counts["time"] == "'time' in datetime", name
+    assert recording.counts["segments"] == 1 and recording.counts["duplicate_times"] == 0, name
+    assert abs(len(recording.segments[0][1]) - len(times)) <= 1, name
+
+
+def test_a_spreadsheet_export_with_a_bom_spaces_and_blank_lines(tmp_path):
+  rows = [f" {t / 20:.2f}, {np.sin(t / 3):.4f} , {np.cos(t / 5):.4f}" for t in range(400)]
+  rows[7] = " 0.35,  NaN , 0.5"  # a spelled-out missing value, padded
+  rows[9] = " 0.45, , 0.5"  # an empty one
+  rows.insert(200, "")  # a blank line
+  (tmp_path / "x.csv").write_bytes(("\ufefftime, a, b\n" + "\n".join(rows) + "\n").encode())
+  recording = loaded(tmp_path / "x.csv", sample_rate=20.0)
+  assert recording.channels == ["a", "b"] and recording.counts["time"] == "'time' in s"
+  assert recording.counts["rows"] == 400 and recording.counts["missing_rows"] == 2
+
+
 def test_gaps_are_bridged_or_split_and_no_window_crosses_a_split(tmp_path):
   times = np.arange(0, 60, 0.02)
   keep = ~(((times > 10) & (times < 10.5)) | ((times > 30) & (times < 35)))  # 0.5 s, 5 s

@@ -12,7 +12,8 @@ leaks into the PPG at the step cadence — in the heart-rate band, and stronger 
 What it holds, under DIR:
   site_a/p01/walk1.csv ...   nested folders; the formats in turn: a CSV with a header and
       epoch-nanosecond times; a logger's header-less CSV (x,y,z at exactly `rate` Hz, no time
-      column: the config's source_rate times it); a Parquet file with datetime64 times; a TSV
+      column: the config's source_rate times it); a Parquet file with zoned (Europe/Berlin)
+      datetimes, as phone exports write them; a TSV
       with times in milliseconds from the start.
   labels.csv   recording,cadence_hz,start_s,end_s,subject: two segment rows per recording
       (the cadence changes halfway), some ids written with their extension; one recording
@@ -185,7 +186,9 @@ def write_recording(path: str, spec: SyntheticSpec, item: dict) -> None:
     frame.insert(0, "timestamp", EPOCH_NS + np.round(times * 1e9).astype(np.int64))
     frame.to_csv(path + ".csv", index=False, float_format="%.5f")
   elif item["format"] == "parquet":
-    frame.insert(0, "time", pd.to_datetime(EPOCH_NS + np.round(times * 1e9).astype(np.int64)))
+    # Zoned local time, as phone and watch exports write it (a wall clock jumps at DST).
+    frame.insert(0, "time", pd.to_datetime(EPOCH_NS + np.round(times * 1e9).astype(np.int64),
+                                           utc=True).tz_convert("Europe/Berlin"))
     frame.to_parquet(path + ".parquet", index=False)
   else:
     frame.insert(0, "time", np.round(times * 1e3, 1))  # ms from the start
