@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 
@@ -15,15 +14,11 @@ from simper_jax import train
 from tiny import copy_of
 from tiny import run_main
 from tiny import signal_at_line
+from tiny import start_main
 from tiny import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = "--config=configs/rotating_digits.py:tiny"
-
-
-def start_main(*args):
-  return subprocess.Popen([sys.executable, "-m", "simper_jax.main", *args], cwd=REPO,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.fixture(scope="module")

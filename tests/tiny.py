@@ -4,6 +4,7 @@ shared runs. (Imported by conftest.py after it has set up JAX's environment.)"""
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -29,17 +30,54 @@ def tiny_config(data_dir: str, **overrides):
   return config
 
 
-def signal_at_line(process, prefix: str, signum: int) -> list[str]:
+def start_main(*args) -> subprocess.Popen:
+  """`python -m simper_jax.main ARGS` started in the repository, its output merged into one
+  text pipe. The child starts with Ctrl-C's default disposition whatever this process's is:
+  a signal ignored here would be ignored there too (exec keeps SIG_IGN), and a Ctrl-C test
+  would wait on a run that never hears it."""
+  ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+  if ignored:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    return subprocess.Popen([sys.executable, "-m", "simper_jax.main", *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  finally:
+    if ignored:
+      signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def signal_dispositions(pid: int) -> str:
+  """The kernel's view of a process's signals (Linux /proc: the ignored and caught masks),
+  for a failure message."""
+  try:
+    with open(f"/proc/{pid}/status") as f:
+      return " ".join(line.strip() for line in f if line.startswith(("SigIgn", "SigCgt")))
+  except OSError:
+    return "(no /proc)"
+
+
+def signal_at_line(process, prefix: str, signum: int, timeout: float = 240) -> list[str]:
   """Reads `process`'s (text, merged) output until a line starts with `prefix`, sends it
-  `signum`, and returns every line it printed, to its end."""
+  `signum`, and returns every line it printed, to its end — or, if it has not ended
+  `timeout` s later, kills it and returns what it printed with a last line saying so (a
+  bounded wait: a signal that went unheard fails its test instead of holding the suite)."""
   output = []
   for line in process.stdout:
     output.append(line)
     if line.startswith(prefix):
+      dispositions = signal_dispositions(process.pid)
       process.send_signal(signum)
       break
-  output.extend(process.stdout)
-  return output
+  else:
+    return output
+  try:
+    rest, _ = process.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    process.kill()
+    rest, _ = process.communicate()
+    rest += (f"\n[test] still running {timeout:g} s after signal {signum}; killed. Its signal "
+             f"masks when it was sent: {dispositions}\n")
+  return output + rest.splitlines(keepends=True)
 
 
 def copy_of(workdir: str, parent) -> str:
