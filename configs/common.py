@@ -138,3 +138,17 @@ def readouts(c: ml_collections.ConfigDict, *, protocol: str, unit: str, band: tu
   e.finetune_steps = 1000  # steps of each fine-tuning run
   e.finetune_batch_size = 8  # clips per fine-tuning step
   e.finetune_learning_rate = 1e-4  # Adam, encoder and head
+  uncertainty(e)
+
+
+def uncertainty(e: ml_collections.ConfigDict) -> None:
+  """Adds to `e` (a config's eval block) how far to trust each prediction
+  (simper_jax/uncertainty.py, docs/readouts.md)."""
+  # The share of the training split's recordings held out to calibrate the intervals and the
+  # OOD threshold (the readouts are fitted on the rest); 0 → no intervals, no OOD flags.
+  e.calibration_fraction = 0.2
+  e.coverage = 0.9  # nominal coverage of the split-conformal intervals [low, high]
+  # Test clips made unlike training on purpose, to measure the OOD score on (AUROC): "noise",
+  # "static" (the first frame held still: the face gone), "flicker" (a strong lamp flicker).
+  e.ood_shifts = ("noise", "static", "flicker")
+  e.ood_shift_clips = 256  # at most this many test clips per shifted set

@@ -90,6 +90,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.eval.finetune_steps = 1000  # steps of each fine-tuning run
   c.eval.finetune_batch_size = 8  # clips per fine-tuning step
   c.eval.finetune_learning_rate = 1e-4  # Adam, encoder and head
+  common.uncertainty(c.eval)
 
   if "synthetic" in variants or "tiny" in variants:
     c.data.synthetic = ml_collections.ConfigDict()  # generated files in the real format

@@ -111,6 +111,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # "extrapolation" (beyond them), and the predicted-vs-true figure shades the unseen ranges.
   c.eval.seen_bands = c.data.builder.get_ref("train_bands")
   c.eval.figures = True  # draw workdir/figures/*.png (+ CSV) after evaluation
+  common.uncertainty(c.eval)
 
   if "quick" in variants:
     c.data.builder.image_size = 16

@@ -112,6 +112,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # The feature signal's (or input's) rhythm as a multiple of the target's, chosen among these
   # on the training split (eval.fft_harmonic None): 0.5 is a wrist's stride, two steps.
   c.eval.fft_harmonics = (0.5, 1, 2, 3)
+  # A sensor recording noise, or lying still: the OOD score's test sets (no lamp to flicker).
+  c.eval.ood_shifts = ("noise", "static")
 
   if "synthetic_ppg" in variants:
     c.data.synthetic = ml_collections.ConfigDict()  # physiological records, EDF+ and WFDB

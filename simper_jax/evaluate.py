@@ -16,7 +16,7 @@ time, so it runs on clips longer than the training windows).
 import functools
 import json
 import os
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +28,8 @@ from simper_jax import rppg_methods
 from simper_jax import sharding
 from simper_jax import workdir as run_files
 from simper_jax import similarity as similarity_lib
+from simper_jax import uncertainty
 from simper_jax.data import pipeline
-from simper_jax.models import heads
 
 
 def power_spectrum(signals: np.ndarray, fps: float, pad_factor: int = 4):
@@ -52,13 +52,22 @@ def fft_frequency(signals: np.ndarray, fps: float, band: tuple[float, float],
   accelerometer's strongest rhythm is at f/2, h = 0.5): the peak is searched in h × `band`
   and divided by h.
   """
+  return fft_readout(signals, fps, band, harmonic)[0]
+
+
+def fft_readout(signals: np.ndarray, fps: float, band: tuple[float, float],
+                harmonic: float = 1) -> tuple[np.ndarray, dict]:
+  """`fft_frequency` and how sure each reading is: ([N] Hz, {'confidence', 'peak_share',
+  'peak_prominence': [N]}) from one periodogram (`uncertainty.spectral_confidence`)."""
   freqs, power = power_spectrum(signals, fps)
   freqs = freqs / harmonic
   in_band = (freqs >= band[0]) & (freqs <= band[1])
   if not in_band.any():
     raise ValueError(f"The band {band} Hz holds no frequency bin of a {signals.shape[-1]}-frame "
                      f"signal at {fps} fps.")
-  return freqs[in_band][np.argmax(power[:, in_band], axis=-1)]
+  return (freqs[in_band][np.argmax(power[:, in_band], axis=-1)],
+          uncertainty.spectral_confidence(freqs, power, band,
+                                          resolution=fps / signals.shape[-1] / harmonic))
 
 
 def spectrum(signals: jnp.ndarray, *, fps: float | None = None, band=None,
@@ -221,74 +230,151 @@ def nearest_neighbour(train_signals: np.ndarray, train_labels: np.ndarray,
   """The 1-NN readout (docs/readouts.md): each test clip gets the label of the training clip
   whose feature signal is most similar to its own.
 
-  Similarities are computed on the device in chunks of test rows against every training clip
-  at once (`similarity.get(similarity)`, all pairs in one batched product); a chunk holds about
-  `memory` floats of intermediate results (max_xcorr forms [rows, N, 2T] correlations).
-
   Args:
     train_signals: [N, T]; train_labels: [N]; test_signals: [M, T] (the same T).
   Returns:
     [M] predicted labels.
   """
+  indices, _ = nearest_neighbours(train_signals, test_signals, k=1, similarity=similarity,
+                                  fps=fps, memory=memory)
+  return np.asarray(train_labels)[indices[:, 0]]
+
+
+def nearest_neighbours(train_signals: np.ndarray, test_signals: np.ndarray, *, k: int,
+                       similarity: str = "max_xcorr", fps: float = 30.0,
+                       memory: int = 2**26) -> tuple[np.ndarray, np.ndarray]:
+  """The `k` training clips most similar to each test clip: (indices [M, k], similarities
+  [M, k]), most similar first.
+
+  Similarities are computed on the device in chunks of test rows against every training clip
+  at once (`similarity.get(similarity)`, all pairs in one batched product); a chunk holds about
+  `memory` floats of intermediate results (max_xcorr forms [rows, N, 2T] correlations).
+  """
   similarity_fn = similarity_lib.get(similarity, fps=fps)
   train = jnp.asarray(train_signals, jnp.float32)
+  k = min(k, train.shape[0])
   chunk = int(max(1, min(len(test_signals), memory // (2 * train.shape[0] * train.shape[1]))))
-  nearest = jax.jit(lambda rows: jnp.argmax(similarity_fn(rows, train), axis=-1))
-  indices = []
+  nearest = jax.jit(lambda rows: jax.lax.top_k(similarity_fn(rows, train), k))
+  indices, similarities = [], []
   for begin in range(0, len(test_signals), chunk):
     rows = np.asarray(test_signals[begin:begin + chunk], np.float32)
     padded = np.concatenate([rows, np.repeat(rows[-1:], chunk - len(rows), axis=0)])
-    indices.append(np.asarray(nearest(padded))[:len(rows)])  # one shape: one compilation
-  return np.asarray(train_labels)[np.concatenate(indices)]
+    values, found = nearest(padded)  # one shape: one compilation
+    indices.append(np.asarray(found)[:len(rows)])
+    similarities.append(np.asarray(values)[:len(rows)])
+  return np.concatenate(indices), np.concatenate(similarities)
+
+
+KNN_SPREAD_K = 5  # neighbours whose labels' spread is the 1-NN readout's uncertainty
+
+
+def knn_readout(train_signals, train_labels, test_signals, *, similarity: str, fps: float,
+                k: int = KNN_SPREAD_K) -> tuple[np.ndarray, dict]:
+  """The 1-NN readout and how sure it is: ([M] the nearest clip's label, {'confidence',
+  'nn_similarity' (the nearest clip's similarity), 'knn_spread' (the std of the `k` nearest
+  labels): [M]}); confidence `uncertainty.spread_confidence` of the spread: neighbours that
+  disagree mean a reading that could have been any of theirs."""
+  indices, similarities = nearest_neighbours(train_signals, test_signals, k=k,
+                                             similarity=similarity, fps=fps)
+  labels = np.asarray(train_labels, np.float64)
+  spread = labels[indices].std(axis=1)
+  return labels[indices[:, 0]], {
+      "confidence": uncertainty.spread_confidence(spread, labels),
+      "nn_similarity": similarities[:, 0], "knn_spread": spread}
+
+
+PROBE_BOOTSTRAP = 20  # resampled refits of the linear probe whose spread is its uncertainty
+
+
+def probe_readout(train_inputs: np.ndarray, train_labels: np.ndarray, test_inputs: np.ndarray,
+                  l2: float | None, *, resamples: int = PROBE_BOOTSTRAP,
+                  seed: int = 0) -> tuple[np.ndarray, dict]:
+  """The linear probe (`fit_ridge`) and how sure it is: ([M], {'confidence', 'bootstrap_std':
+  [M]}), the std of the predictions of `resamples` probes fitted on bootstrap resamples of the
+  training clips (with the penalty the whole set chose).
+
+  A bootstrap, not an ensemble: the closed-form probe is deterministic, so refitting it on the
+  same clips varies nothing; what is uncertain is how far its training clips pin it down.
+  """
+  if l2 is None:
+    l2 = select_l2(train_inputs, train_labels)
+  apply = lambda head, inputs: (inputs @ head["params"]["Dense_0"]["kernel"][:, 0]
+                                + head["params"]["Dense_0"]["bias"][0])
+  pred = apply(fit_ridge(train_inputs, train_labels, l2), test_inputs)
+  rng = np.random.default_rng(seed)
+  resampled = [rng.integers(0, len(train_inputs), len(train_inputs)) for _ in range(resamples)]
+  spread = np.std([apply(fit_ridge(train_inputs[rows], train_labels[rows], l2), test_inputs)
+                   for rows in resampled], axis=0)
+  return pred, {"confidence": uncertainty.spread_confidence(spread, train_labels),
+                "bootstrap_std": spread}
+
+
+def constant_readout(value: float, count: int) -> tuple[np.ndarray, dict]:
+  """A prediction that is the same for every clip (the training mean): one confidence for all,
+  so its intervals have one width and its selective MAE is its MAE."""
+  return np.full(count, value, np.float32), {"confidence": np.ones(count)}
+
+
+def probe_inputs_fn(probe_input: str) -> Callable:
+  """eval.probe_input → [N, T] signals → the probe's [N, F] inputs."""
+  if probe_input == "spectrum":
+    return spectrum_features
+  if probe_input == "signal":
+    return lambda s: s
+  raise ValueError(f"Unknown eval.probe_input {probe_input!r}; expected 'spectrum' or "
+                   f"'signal'.")
 
 
 def readout_predictions(train_signals, train_labels, test_signals, *, fps: float, band,
                         probe_input: str, probe_l2: float, fft_harmonic: float | None = 1,
                         knn_similarity: str = "max_xcorr", fft: bool = True,
                         harmonics=HARMONICS) -> dict:
-  """Every readout's predictions for the test clips: {readout: [M]}, and 'harmonic' (the FFT
-  readout's) when `fft`.
+  """Every readout's predictions for the test clips and how sure each is: {readout: ([M],
+  details)}, details {'confidence': [M], ...}; and 'harmonic' (the FFT readout's) when `fft`.
 
   `fft_harmonic` None: chosen on the training split (`choose_fft_harmonic`). `fft=False` leaves
   the FFT readout out, for targets that are not a frequency.
   """
-  if probe_input == "spectrum":
-    make_inputs = spectrum_features
-  elif probe_input == "signal":
-    make_inputs = lambda s: s
-  else:
-    raise ValueError(f"Unknown eval.probe_input {probe_input!r}; expected 'spectrum' or "
-                     f"'signal'.")
-  head = fit_ridge(make_inputs(train_signals), train_labels, probe_l2)
+  make_inputs = probe_inputs_fn(probe_input)
   predictions = {}
   if fft:
     if fft_harmonic is None:
       fft_harmonic = choose_fft_harmonic(train_signals, train_labels, fps, band,
                                          harmonics=harmonics)
-    predictions["fft"] = fft_frequency(test_signals, fps, band, fft_harmonic)
+    predictions["fft"] = fft_readout(test_signals, fps, band, fft_harmonic)
     predictions["harmonic"] = fft_harmonic
-  predictions["1nn"] = nearest_neighbour(train_signals, train_labels, test_signals,
-                                         similarity=knn_similarity, fps=fps)
-  predictions["linear_probe"] = np.asarray(heads.LinearHead().apply(head,
-                                                                    make_inputs(test_signals)))
-  predictions["train_mean"] = np.full(len(test_signals), np.mean(train_labels), np.float32)
+  predictions["1nn"] = knn_readout(train_signals, train_labels, test_signals,
+                                   similarity=knn_similarity, fps=fps)
+  predictions["linear_probe"] = probe_readout(make_inputs(train_signals), train_labels,
+                                              make_inputs(test_signals), probe_l2)
+  predictions["train_mean"] = constant_readout(np.mean(train_labels), len(test_signals))
   return predictions
 
 
+class Readout(NamedTuple):
+  """One readout on the test split: what it predicted and the truth ([M] each), its scalar
+  metrics beyond the errors ('harmonic', SNR, counts), and per prediction [M] how sure it is
+  ('confidence' in (0, 1], and what that was made of)."""
+  pred: np.ndarray
+  true: np.ndarray
+  extra: dict
+  details: dict
+
+
 def signal_readouts(train_signals, train_labels, test_signals, test_labels, **kwargs) -> dict:
-  """All readouts of one encoder (`readout_predictions`, same arguments) as
-  {readout: (predicted [M], true [M], extra metrics)}; the FFT readout's extra is its
-  'harmonic'."""
+  """All readouts of one encoder (`readout_predictions`, same arguments) as {readout:
+  `Readout`}; the FFT readout's extra is its 'harmonic'."""
   predictions = readout_predictions(train_signals, train_labels, test_signals, **kwargs)
   harmonic = predictions.pop("harmonic", None)
-  return {name: (pred, test_labels, {"harmonic": harmonic} if name == "fft" else {})
-          for name, pred in predictions.items()}
+  return {name: Readout(pred, test_labels, {"harmonic": harmonic} if name == "fft" else {},
+                        details)
+          for name, (pred, details) in predictions.items()}
 
 
 def scored(readouts: dict) -> dict:
-  """{readout: (predicted, true, extra)} -> {readout: regression metrics + extra}."""
-  return {name: {**regression_metrics(pred, true), **extra}
-          for name, (pred, true, extra) in readouts.items()}
+  """{readout: `Readout`} -> {readout: regression metrics + extra}."""
+  return {name: {**regression_metrics(r.pred, r.true), **r.extra}
+          for name, r in readouts.items()}
 
 
 def evaluate_signals(train_signals, train_labels, test_signals, test_labels, **kwargs) -> dict:
@@ -312,15 +398,23 @@ def segment_fft_frequency(signals: np.ndarray, starts: np.ndarray, lengths: np.n
   Returns:
     [N] frequencies, Hz.
   """
+  return segment_fft_readout(signals, starts, lengths, fps, band, harmonic)[0]
+
+
+def segment_fft_readout(signals: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                        fps: float, band, harmonic: int = 1) -> tuple[np.ndarray, dict]:
+  """`segment_fft_frequency` and its `fft_readout` details, each from its segment's spectrum."""
   starts, lengths = np.asarray(starts, int), np.asarray(lengths, int)
   lengths = np.where(lengths < MIN_SEGMENT_FRAMES, signals.shape[1], lengths)
   starts = np.where(lengths == signals.shape[1], 0, starts)
-  out = np.empty(len(signals))
+  out, details = np.empty(len(signals)), {}
   for length in np.unique(lengths):  # one periodogram per segment length present
     rows = np.flatnonzero(lengths == length)
     frames = starts[rows, None] + np.arange(length)
-    out[rows] = fft_frequency(signals[rows[:, None], frames], fps, band, harmonic)
-  return out
+    out[rows], found = fft_readout(signals[rows[:, None], frames], fps, band, harmonic)
+    for key, values in found.items():
+      details.setdefault(key, np.empty(len(signals)))[rows] = values
+  return out, details
 
 
 def counting_metrics(frequency: np.ndarray, duration: np.ndarray, count: np.ndarray) -> dict:
@@ -342,7 +436,7 @@ def counting_readouts(train: dict, test: dict, *, fps: float, band, probe_input:
                       knn_similarity: str, harmonics=HARMONICS) -> dict:
   """Repetition counting (Countix): each readout predicts the repetition frequency; its
   metrics are the frequency's (MAE etc., Hz) and the count's (`counting_metrics`), as
-  {readout: (predicted, true, count metrics)}.
+  {readout: `Readout`}.
 
   Args:
     train, test: `compute_features` outputs with 'signals', 'label' (frequency), 'count',
@@ -357,12 +451,13 @@ def counting_readouts(train: dict, test: dict, *, fps: float, band, probe_input:
   if fft_harmonic is None:
     fft_harmonic = choose_fft_harmonic(train["signals"], train["label"], fps, band,
                                        readout=segment_fft(train), harmonics=harmonics)
-  predictions = {"fft": segment_fft(test)(test["signals"], fps, band, fft_harmonic),
+  predictions = {"fft": segment_fft_readout(test["signals"], test["segment_start"],
+                                            test["segment_frames"], fps, band, fft_harmonic),
                  **predictions}
-  readouts = {name: (pred, test["label"],
-                     counting_metrics(pred, test["duration"], test["count"]))
-              for name, pred in predictions.items()}
-  readouts["fft"][2]["harmonic"] = fft_harmonic
+  readouts = {name: Readout(pred, test["label"],
+                            counting_metrics(pred, test["duration"], test["count"]), details)
+              for name, (pred, details) in predictions.items()}
+  readouts["fft"].extra["harmonic"] = fft_harmonic
   return readouts
 
 
@@ -381,35 +476,39 @@ def heart_rate_readouts(train: dict, test: dict, *, fps: float, band, probe_l2: 
     window: frames per evaluation window of the FFT readout; None → whole videos.
     classic_methods: names in `rppg_methods.METHODS`, each a row read like 'fft'.
   Returns:
-    {readout: (predicted, true, extra)}: 'fft' per video (or window), as the rPPG-Toolbox
-    evaluates, and likewise each classic method on the same clips, extra being their mean SNR
+    {readout: `Readout`}: 'fft' per video (or window), as the rPPG-Toolbox evaluates, and
+    likewise each classic method on the same clips, extra being their mean SNR
     (`snr_metrics`); 'fft_clip', '1nn', 'linear_probe' (on the in-band spectrum) and
     'train_mean' per clip, against the clips' HR labels.
   """
   clip_fps = np.asarray(test.get("fps", np.full(len(test["signals"]), fps)), np.float64)
-  per_video = lambda signals: hr.per_video_heart_rates(
-      signals, test["ppg"], test["video_id"], test["clip_index"], clip_fps, band=band,
-      window=window)
-  pred, true, _, snr = per_video(test["signals"])
+  def per_video(signals):
+    rates = hr.per_video_heart_rates(signals, test["ppg"], test["video_id"], test["clip_index"],
+                                     clip_fps, band=band, window=window)
+    return Readout(rates.pred, rates.true, snr_metrics(rates.snr),
+                   {**rates.details, "unit": np.asarray(rates.units)})
   inputs = lambda split: spectrum_features(split["signals"], fps=fps, band=band)
-  head = fit_ridge(inputs(train), train["label"], probe_l2)
-  probe = np.asarray(heads.LinearHead().apply(head, inputs(test)))
-  per_clip = np.empty(len(clip_fps))
+  per_clip, per_clip_details = np.empty(len(clip_fps)), {}
   for rate in np.unique(clip_fps):  # one protocol call per frame rate present
     rows = clip_fps == rate
-    per_clip[rows] = hr.heart_rate(test["signals"][rows], rate, band=band)
-  nearest = nearest_neighbour(train["signals"], train["label"], test["signals"],
-                              similarity=knn_similarity, fps=fps)
-  readouts = {"fft": (pred, true, snr_metrics(snr)),
-              "fft_clip": (per_clip, test["label"], {}),
-              "1nn": (nearest, test["label"], {}), "linear_probe": (probe, test["label"], {}),
-              "train_mean": (np.full_like(test["label"], train["label"].mean()),
-                             test["label"], {})}
+    freqs, power = hr.spectrum(test["signals"][rows], rate, band=band)
+    per_clip[rows] = hr.peak_bpm(freqs, power, band)
+    found = uncertainty.spectral_confidence(freqs, power, band,
+                                            resolution=rate / test["signals"].shape[1])
+    for key, values in found.items():
+      per_clip_details.setdefault(key, np.empty(len(clip_fps)))[rows] = values
+  per_clip_readouts = {
+      "fft_clip": (per_clip, per_clip_details),
+      "1nn": knn_readout(train["signals"], train["label"], test["signals"],
+                         similarity=knn_similarity, fps=fps),
+      "linear_probe": probe_readout(inputs(train), train["label"], inputs(test), probe_l2),
+      "train_mean": constant_readout(train["label"].mean(), len(test["label"]))}
+  readouts = {"fft": per_video(test["signals"]),
+              **{name: Readout(pred, test["label"], {}, details)
+                 for name, (pred, details) in per_clip_readouts.items()}}
   for method in classic_methods:
-    pulses = rppg_methods.video_pulses(method, test["mean_rgb"], test["video_id"],
-                                       test["clip_index"], clip_fps)
-    method_pred, method_true, _, method_snr = per_video(pulses)
-    readouts[method] = (method_pred, method_true, snr_metrics(method_snr))
+    readouts[method] = per_video(rppg_methods.video_pulses(
+        method, test["mean_rgb"], test["video_id"], test["clip_index"], clip_fps))
   return readouts
 
 
@@ -440,13 +539,14 @@ def evaluate_protocol(eval_config, fps: float, train: dict, test: dict) -> tuple
   of the label (LST's persistence forecast).
 
   Returns:
-    ({readout: metrics}, {readout: (predicted, true)}): the second for the figures and the
-    zero-shot regions (`region_results`).
+    ({readout: metrics}, {readout: `Readout`}): the second for the intervals
+    (`uncertainty.calibrate`), the figures and the zero-shot regions (`region_results`).
   """
   readouts = _protocol_readouts(eval_config, fps, train, test)
   for key in eval_config.get("reference_keys", ()):
-    readouts[key] = (np.asarray(test[key], np.float64), test["label"], {})
-  return scored(readouts), {name: (pred, true) for name, (pred, true, _) in readouts.items()}
+    readouts[key] = Readout(np.asarray(test[key], np.float64), test["label"], {},
+                            constant_readout(0.0, len(test["label"]))[1])
+  return scored(readouts), readouts
 
 
 def _protocol_readouts(eval_config, fps: float, train: dict, test: dict) -> dict:
@@ -487,12 +587,20 @@ def spectral_peak_frequency(inputs: np.ndarray, fps: float, band,
                             harmonic: float = 1) -> np.ndarray:
   """[N, T, C] → [N] Hz: the highest bin of the channels' summed power spectra inside
   `harmonic × band`, divided by `harmonic` (as `fft_frequency` reads a feature signal)."""
+  return spectral_peak_readout(inputs, fps, band, harmonic)[0]
+
+
+def spectral_peak_readout(inputs: np.ndarray, fps: float, band,
+                          harmonic: float = 1) -> tuple[np.ndarray, dict]:
+  """`spectral_peak_frequency` and its summed spectrum's `uncertainty.spectral_confidence`."""
   x = input_spectrum(inputs)
   freqs, _ = power_spectrum(x[:, :, 0], fps)
   power = sum(power_spectrum(x[:, :, c], fps)[1] for c in range(x.shape[2]))
-  lo, hi = harmonic * band[0], harmonic * band[1]
-  inside = (freqs >= lo) & (freqs <= hi)
-  return freqs[inside][np.argmax(power[:, inside], axis=1)] / harmonic
+  freqs = freqs / harmonic
+  inside = (freqs >= band[0]) & (freqs <= band[1])
+  return (freqs[inside][np.argmax(power[:, inside], axis=1)],
+          uncertainty.spectral_confidence(freqs, power, band,
+                                          resolution=fps / x.shape[1] / harmonic))
 
 
 def autocorrelation_frequency(inputs: np.ndarray, fps: float, band,
@@ -500,6 +608,14 @@ def autocorrelation_frequency(inputs: np.ndarray, fps: float, band,
   """[N, T, C] → [N] Hz: fps / the lag of the highest peak of the channels' summed
   autocorrelation among the lags of rates in `harmonic × band` (the peak refined by a parabola
   through its neighbours), divided by `harmonic`."""
+  return autocorrelation_readout(inputs, fps, band, harmonic)[0]
+
+
+def autocorrelation_readout(inputs: np.ndarray, fps: float, band,
+                            harmonic: float = 1) -> tuple[np.ndarray, dict]:
+  """`autocorrelation_frequency` and how sure it is: {'confidence', 'acf_peak': [N]}, the
+  height of the autocorrelation peak it read (1 for a perfectly repeating input, near 0 for
+  noise; the confidence is it, floored at 0.001)."""
   x = input_spectrum(inputs)
   n, length, _ = x.shape
   spectrum = np.fft.rfft(x, n=2 * length, axis=1)
@@ -513,29 +629,30 @@ def autocorrelation_frequency(inputs: np.ndarray, fps: float, band,
   curvature = left - 2 * mid + right
   shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, 1),
                    0.0)
-  return fps / (best + np.clip(shift, -0.5, 0.5)) / harmonic
+  return (fps / (best + np.clip(shift, -0.5, 0.5)) / harmonic,
+          {"confidence": np.clip(mid, 1e-3, 1.0), "acf_peak": mid})
 
 
 # eval.input_baselines: readouts of the clips' inputs, no encoder (rows of the results table).
-INPUT_BASELINES = {"spectral_peak": spectral_peak_frequency,
-                   "autocorrelation": autocorrelation_frequency}
+INPUT_BASELINES = {"spectral_peak": spectral_peak_readout,
+                   "autocorrelation": autocorrelation_readout}
 
 
 def input_baseline_readouts(names, train: dict, test: dict, *, fps: float, band,
                             harmonics=HARMONICS) -> dict:
-  """{name: (predicted, true, {'harmonic': h})} of each of INPUT_BASELINES on the test
-  clips' inputs ('mean_rgb' [N, T, C]: a series' channels), its harmonic chosen on the
-  training split as the FFT readout's is."""
+  """{name: `Readout`, extra {'harmonic': h}} of each of INPUT_BASELINES on the test clips'
+  inputs ('mean_rgb' [N, T, C]: a series' channels), its harmonic chosen on the training
+  split as the FFT readout's is."""
   readouts = {}
   for name in names:
     if name not in INPUT_BASELINES:
       raise ValueError(f"Unknown eval.input_baselines entry {name!r}; expected some of "
                        f"{tuple(INPUT_BASELINES)}.")
     read = INPUT_BASELINES[name]
-    harmonic = choose_fft_harmonic(train["mean_rgb"], train["label"], fps, band, readout=read,
-                                   harmonics=harmonics)
-    readouts[name] = (read(test["mean_rgb"], fps, band, harmonic), test["label"],
-                      {"harmonic": harmonic})
+    harmonic = choose_fft_harmonic(train["mean_rgb"], train["label"], fps, band,
+                                   readout=lambda *args: read(*args)[0], harmonics=harmonics)
+    pred, details = read(test["mean_rgb"], fps, band, harmonic)
+    readouts[name] = Readout(pred, test["label"], {"harmonic": harmonic}, details)
   return readouts
 
 
@@ -576,12 +693,12 @@ def unseen_bands(seen_bands, low: float, high: float) -> list[tuple[float, float
 
 
 def region_results(predictions: dict, test_labels: np.ndarray, seen_bands) -> dict:
-  """{region: {readout: metrics}} for the per-clip readouts: those whose truth is the test
+  """{region: {readout: metrics}} of {readout: (predicted, true, ...)}, for the per-clip readouts: those whose truth is the test
   clips' labels (a per-video readout, scored against each video's own rate, has no clip to
   place in a region — even when there are as many videos as clips)."""
   regions = label_regions(test_labels, seen_bands)
   per_clip = {name: (np.asarray(pred), np.asarray(true))
-              for name, (pred, true) in predictions.items()
+              for name, (pred, true, *_) in predictions.items()
               if np.array_equal(true, test_labels)}
   return {region: {name: regression_metrics(pred[mask], true[mask])
                    for name, (pred, true) in per_clip.items()}
@@ -594,7 +711,11 @@ def region_results(predictions: dict, test_labels: np.ndarray, seen_bands) -> di
 COLUMNS = (("n", "n", "{}"), ("mae", "MAE", "{:.4f}"), ("mape", "MAPE %", "{:.2f}"),
            ("rmse", "RMSE", "{:.4f}"), ("pearson_r", "r", "{:.3f}"),
            ("snr_db", "SNR dB", "{:.2f}"), ("count_mae", "count MAE", "{:.3f}"),
-           ("obo", "OBO", "{:.3f}"), ("harmonic", "harmonic", "{}"))
+           ("obo", "OBO", "{:.3f}"),
+           # How far to trust it (simper_jax/uncertainty.py): the MAE of the most confident
+           # half, and the test truths' share inside their calibrated intervals.
+           ("mae_at_50", "MAE@50%", "{:.4f}"), ("coverage", "coverage", "{:.2f}"),
+           ("harmonic", "harmonic", "{}"))
 
 
 def metric_cell(metrics: dict, key: str, fmt: str) -> str:
@@ -630,21 +751,27 @@ UNLABELLED_KEYS = ("video_id", "clip_index", "start_s")
 
 
 def unlabelled_predictions(test: dict, *, fps: float, band, harmonic: int, protocol: str,
-                           unit: str):
+                           unit: str, ood_scores: np.ndarray | None = None,
+                           ood_threshold: float | None = None):
   """What can be said without labels: the FFT readout's rate of each test clip, and of each
-  video (the median over its clips: robust to a few clips read at a harmonic).
+  video (the median over its clips: robust to a few clips read at a harmonic), with how sure
+  each is and whether the clip is unlike the training clips.
 
   Args:
     test: `compute_features` output: 'signals' [N, L] and the UNLABELLED_KEYS it has.
+    ood_scores: [N] `uncertainty.ood_report` scores, flagged above `ood_threshold`.
 
   Returns:
-    (by_clip, by_video) pandas DataFrames: by_clip has the UNLABELLED_KEYS, `frequency_hz` and
-    `rate_<unit>` (the same rate in the label's unit: bpm for heart rate); by_video (only with
-    'video_id', else empty) has `video_id`, `clips`, `frequency_hz` (median), `min_hz`,
-    `max_hz` and `rate_<unit>`.
+    (by_clip, by_video) pandas DataFrames: by_clip has the UNLABELLED_KEYS, `frequency_hz`,
+    `rate_<unit>` (the same rate in the label's unit: bpm for heart rate), `confidence`,
+    `peak_prominence` (`uncertainty.spectral_confidence`) and, given scores, `ood_score` and
+    `ood`; by_video (only with 'video_id', else empty) has `video_id`, `clips`, `frequency_hz`
+    (median), `min_hz`, `max_hz`, `rate_<unit>`, `confidence` (its clips' median times the
+    share of them within one frequency bin, fps / L, of its rate) and `ood_clips` (how many
+    are flagged).
   """
   import pandas as pd  # pylint: disable=g-import-not-at-top  (only unlabelled runs need it)
-  frequency = fft_frequency(test["signals"], fps, band, harmonic)
+  frequency, details = fft_readout(test["signals"], fps, band, harmonic)
   rate_column = f"rate_{unit or 'unit'}"
   per_unit = LABEL_HZ.get(protocol) or 1.0
   text = lambda values: [v.decode() if isinstance(v, bytes) else v for v in values]
@@ -652,13 +779,26 @@ def unlabelled_predictions(test: dict, *, fps: float, band, harmonic: int, proto
                           if k in test})
   by_clip["frequency_hz"] = np.round(frequency, 4)
   by_clip[rate_column] = np.round(frequency / per_unit, 4)
+  by_clip["confidence"] = np.round(details["confidence"], 4)
+  by_clip["peak_prominence"] = np.round(details["peak_prominence"], 3)
+  if ood_scores is not None:
+    by_clip["ood_score"] = np.round(ood_scores, 4)
+    by_clip["ood"] = ood_scores > ood_threshold
   if "video_id" not in by_clip:
     return by_clip, pd.DataFrame()
   by_video = by_clip.groupby("video_id", sort=True).agg(
       clips=("frequency_hz", "size"), frequency_hz=("frequency_hz", "median"),
-      min_hz=("frequency_hz", "min"), max_hz=("frequency_hz", "max")).reset_index()
+      min_hz=("frequency_hz", "min"), max_hz=("frequency_hz", "max"),
+      confidence=("confidence", "median")).reset_index()
+  resolution = fps / test["signals"].shape[1]
+  agreement = by_clip.groupby("video_id", sort=True)["frequency_hz"].apply(
+      lambda rates: uncertainty.window_agreement(rates.to_numpy(), float(rates.median()),
+                                                 resolution)).to_numpy()
   by_video["frequency_hz"] = np.round(by_video["frequency_hz"], 4)
   by_video[rate_column] = np.round(by_video["frequency_hz"] / per_unit, 4)
+  by_video["confidence"] = np.round(by_video["confidence"] * agreement, 4)
+  if ood_scores is not None:
+    by_video["ood_clips"] = by_clip.groupby("video_id", sort=True)["ood"].sum().to_numpy()
   return by_clip, by_video
 
 

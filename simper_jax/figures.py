@@ -101,7 +101,8 @@ def heart_rate_over_time(starts_s: np.ndarray, ends_s: np.ndarray, bpm: np.ndarr
                          video_bpm: float, spectrum_bpm: np.ndarray, spectrum_power: np.ndarray,
                          *, band_bpm: tuple[float, float], out_dir: str, name: str,
                          title: str, quantity: str = "heart rate", unit: str = "bpm",
-                         whole: str = "whole video") -> tuple[str, str]:
+                         whole: str = "whole video",
+                         columns: Mapping[str, np.ndarray] | None = None) -> tuple[str, str]:
   """A video's heart rate (or a recording's rate: `quantity`, `unit`, `whole`) in sliding
   windows (at each window's centre, its span as a bar) over its whole-video spectrum, the band
   shaded and the whole-video rate marked.
@@ -111,9 +112,19 @@ def heart_rate_over_time(starts_s: np.ndarray, ends_s: np.ndarray, bpm: np.ndarr
   Args:
     starts_s, ends_s, bpm: [K] the windows' spans (s) and rates, in `unit`.
     video_bpm: the whole video's rate; spectrum_bpm, spectrum_power: [F] its spectrum.
+    columns: more [K] per-window values for the CSV ('confidence', ...); 'low' and 'high' (a
+      calibrated interval) are also drawn as a band, 'ood' (flags) as crosses.
   """
+  columns = dict(columns or {})
   centres = (np.asarray(starts_s) + np.asarray(ends_s)) / 2
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5))
+  if "low" in columns and np.all(np.isfinite(columns["low"])):
+    top.fill_between(centres, columns["low"], columns["high"], color="tab:blue", alpha=0.15,
+                     label="calibrated interval")
+  if "ood" in columns and np.any(columns["ood"]):
+    flagged = np.asarray(columns["ood"], bool)
+    top.plot(centres[flagged], np.asarray(bpm)[flagged], "x", color="tab:red", markersize=7,
+             label="unlike training (OOD)")
   top.errorbar(centres, bpm, xerr=(np.asarray(ends_s) - np.asarray(starts_s)) / 2,
                fmt="o-", color="tab:blue", ecolor="0.8", markersize=3,
                label=f"{ends_s[0] - starts_s[0]:g}-s windows")
@@ -142,9 +153,13 @@ def heart_rate_over_time(starts_s: np.ndarray, ends_s: np.ndarray, bpm: np.ndarr
     writer.writerow((f"frequency_{unit.lower()}", "power"))
     writer.writerows((f"{b:.4f}", f"{p:.6g}") for b, p in zip(spectrum_bpm, spectrum_power))
   column = f"{quantity.replace(' ', '_')}_{unit.lower()}"
-  return _save(fig, out_dir, name, ("start_s", "end_s", column),
-               ((f"{a:.3f}", f"{b:.3f}", f"{r:.4g}" if unit != "bpm" else f"{r:.2f}")
-                for a, b, r in zip(starts_s, ends_s, bpm)))
+  rate_format = ".4g" if unit != "bpm" else ".2f"
+  cell = lambda v: (str(bool(v)) if isinstance(v, (bool, np.bool_)) else
+                    format(v, ".4g") if isinstance(v, (float, np.floating)) else str(v))
+  return _save(fig, out_dir, name, ("start_s", "end_s", column, *columns),
+               ((f"{a:.3f}", f"{b:.3f}", format(r, rate_format),
+                 *(cell(values[k]) for values in columns.values()))
+                for k, (a, b, r) in enumerate(zip(starts_s, ends_s, bpm))))
 
 
 def predicted_vs_true(predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], unit: str,
@@ -239,6 +254,47 @@ def curves(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]], x_
   return _save(fig, out_dir, name, ("panel", "series", "x", "y"), rows)
 
 
+def risk_coverage(curves_by_readout: Mapping[str, Sequence[tuple[float, float]]], unit: str,
+                  out_dir: str) -> tuple[str, str]:
+  """Selective prediction: the MAE of the most confident predictions kept, against the share
+  kept (`uncertainty.risk_coverage_curve`), a line per readout. A confidence that means
+  something makes its line fall to the left; a flat line is a confidence that says nothing."""
+  fig, ax = plt.subplots(figsize=(5.5, 4))
+  rows = []
+  for name, points in curves_by_readout.items():
+    coverage, mae = zip(*points)
+    ax.plot(coverage, mae, label=name, linewidth=1.2)
+    rows += [(name, c, m) for c, m in points]
+  ax.set_xlabel("coverage (share of the most confident predictions kept)")
+  ax.set_ylabel(f"MAE ({unit})" if unit else "MAE")
+  ax.set_xlim(0, 1)
+  ax.set_yscale("log")  # readouts' errors differ by decades (a training-mean row beside them)
+  ax.legend(fontsize=7)
+  return _save(fig, out_dir, "risk_coverage", ("readout", "coverage", "mae"), rows)
+
+
+def ood_scores(scores_by_set: Mapping[str, np.ndarray], threshold: float,
+               out_dir: str) -> tuple[str, str]:
+  """Histograms of the OOD score per set (held-out training recordings, test clips, each
+  shifted set) and the flag's threshold."""
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  everything = np.concatenate([np.asarray(s, np.float64) for s in scores_by_set.values()])
+  # Shifted sets can lie decades beyond the threshold: log-spaced bins on a log axis.
+  low = max(everything.min(), 1e-3 * max(everything.max(), 1e-12))
+  edges = np.geomspace(low, everything.max() * (1 + 1e-9) + 1e-12, 50)
+  ax.set_xscale("log")
+  rows = []
+  for name, scores in scores_by_set.items():
+    ax.hist(np.clip(scores, low, None), bins=edges, histtype="step", linewidth=1.3,
+            weights=np.full(len(scores), 1.0 / max(len(scores), 1)), label=name)
+    rows += [(name, float(v)) for v in scores]
+  ax.axvline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
+  ax.set_xlabel("OOD score (distance to the k-th nearest training spectrum)")
+  ax.set_ylabel("share of the set")
+  ax.legend(fontsize=7)
+  return _save(fig, out_dir, "ood_scores", ("set", "score"), rows)
+
+
 def umap_embedding(features: np.ndarray, target: np.ndarray, unit: str, out_dir: str,
                    seed: int = 0) -> tuple[str, str]:
   """A 2-D UMAP (umap-learn) of per-clip features, each point coloured by its target.
@@ -315,7 +371,8 @@ def signal_vs_reference(signal: np.ndarray, reference: np.ndarray, fps: float, o
 
 def draw_run(out_dir: str, *, metrics_path: str, test: dict, predictions: dict, fps: float,
              unit: str, label_hz: float | None, harmonic: int, probe_inputs: np.ndarray,
-             unseen_bands=(), band=None) -> list[str]:
+             unseen_bands=(), band=None, risk_coverage_curves=None, ood_sets=None,
+             ood_threshold: float | None = None) -> list[str]:
   """Every figure of a run's evaluation; returns the PNG paths.
 
   Args:
@@ -327,6 +384,8 @@ def draw_run(out_dir: str, *, metrics_path: str, test: dict, predictions: dict, 
     probe_inputs: [N, F] per-clip features for the UMAP.
     unseen_bands: label ranges the training split did not cover (zero-shot), shaded.
     band: the readouts' frequency band, Hz (the feature-vs-PPG figure filters to it).
+    risk_coverage_curves: {readout: [(coverage, MAE)]}, or None.
+    ood_sets, ood_threshold: {set: [n] OOD scores} and the flag's threshold, or None.
   """
   written = []
   if os.path.exists(metrics_path) and os.path.getsize(metrics_path):
@@ -334,6 +393,10 @@ def draw_run(out_dir: str, *, metrics_path: str, test: dict, predictions: dict, 
   true_hz = None if label_hz is None else np.asarray(test["label"], np.float64) * label_hz
   written.append(spectra(test["signals"], true_hz, fps, out_dir, harmonic=harmonic)[0])
   written.append(predicted_vs_true(predictions, unit, out_dir, unseen_bands)[0])
+  if risk_coverage_curves:
+    written.append(risk_coverage(risk_coverage_curves, unit, out_dir)[0])
+  if ood_sets:
+    written.append(ood_scores(ood_sets, ood_threshold, out_dir)[0])
   if len(probe_inputs) > 2:
     written.append(umap_embedding(probe_inputs, test["label"], unit, out_dir)[0])
   if "ppg" in test:  # heart rate: agreement plot and one video beside its PPG

@@ -11,10 +11,14 @@ The grid is coarse for short signals: fps / nfft Hz, e.g. 7.0 bpm for a 180-fram
 that figures compare with the toolbox's; whole-video evaluation is the default for this reason.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy  # scipy.signal loads on first use: see evaluate.py
 from scipy import sparse
 from scipy.sparse import linalg as sparse_linalg
+
+from simper_jax import uncertainty
 
 BAND_HZ = (0.75, 2.5)  # 45–150 bpm, as SimPer and MTTS-CAN use
 DETREND_LAMBDA = 100.0
@@ -146,14 +150,26 @@ def windows(signal: np.ndarray, window: int | None) -> list[np.ndarray]:
   return [signal[i:i + window] for i in window_starts(len(signal), window, window)]
 
 
+class VideoRates(NamedTuple):
+  """Heart rates of K videos (or windows of them), `per_video_heart_rates`' result."""
+  pred: np.ndarray  # [K] bpm, read off the signals
+  true: np.ndarray  # [K] bpm, read off the PPG by the same protocol
+  units: list  # [K] 'video' or 'video#window'
+  snr: np.ndarray  # [K] dB, of the signals around the true rate
+  details: dict  # [K] each: how sure the reading is (`uncertainty.spectral_confidence` × agreement)
+
+
 def per_video_heart_rates(signals: np.ndarray, ppg: np.ndarray, video_ids, clip_index,
                           fps: float, *, band=BAND_HZ, window: int | None = None,
-                          diff: bool = False):
-  """Predicted and ground-truth HR per video (or per window of each video), and the SNR of
-  the prediction around the true HR.
+                          diff: bool = False) -> VideoRates:
+  """Predicted and ground-truth HR per video (or per window of each video), the SNR of the
+  prediction around the true HR, and how sure each reading is.
 
   Clips of one video are put back in order and concatenated first, so a video's HR is read
-  off its whole length (the toolbox's default evaluation).
+  off its whole length (the toolbox's default evaluation). Its confidence is its spectrum's
+  (`uncertainty.spectral_confidence`) times the share of its clip-long pieces whose own rate
+  agrees with it (`uncertainty.window_agreement`): a video whose pieces disagree has no one
+  rate, whatever its whole spectrum says.
 
   Args:
     signals: [N, T] predicted pulse / feature signals of N clips.
@@ -162,9 +178,10 @@ def per_video_heart_rates(signals: np.ndarray, ppg: np.ndarray, video_ids, clip_
     fps: the sampling rate, one for all clips or [N] per clip (each video's own rate).
     window: frames per evaluation window, or None for whole videos.
   Returns:
-    (predicted [K], ground truth [K], unit ids [K], SNR dB [K]) with K videos or windows.
+    `VideoRates` of K videos or windows.
   """
-  pred, true, units, snr = [], [], [], []
+  pred, true, units, snr, details = [], [], [], [], []
+  clip_length = signals.shape[1]
   for video, rows in videos_in_order(video_ids, clip_index):
     video_fps = float(np.broadcast_to(np.asarray(fps, np.float64), len(video_ids))[rows[0]])
     for k, (s, p) in enumerate(zip(windows(signals[rows].reshape(-1), window),
@@ -174,7 +191,17 @@ def per_video_heart_rates(signals: np.ndarray, ppg: np.ndarray, video_ids, clip_
       true.append(heart_rate(p, video_fps, band=band))
       snr.append(spectrum_snr_db(freqs, power, true[-1] / 60.0, band))
       units.append(f"{video}#{k}" if window else str(video))
-  return np.asarray(pred), np.asarray(true), units, np.asarray(snr)
+      pieces = np.stack(windows(s, clip_length))
+      agreement = uncertainty.window_agreement(
+          heart_rate(pieces, video_fps, band=band, diff=diff), pred[-1],
+          tolerance=60.0 * video_fps / clip_length)
+      found = uncertainty.spectral_confidence(freqs, power[None], band,
+                                              resolution=video_fps / len(s))
+      found["confidence"] = found["confidence"] * agreement
+      details.append({**found, "window_agreement": np.atleast_1d(agreement)})
+  return VideoRates(np.asarray(pred), np.asarray(true), units, np.asarray(snr),
+                    {key: np.concatenate([d[key] for d in details]) for key in details[0]}
+                    if details else {})
 
 
 def videos_in_order(video_ids, clip_index) -> list[tuple[object, np.ndarray]]:

@@ -167,14 +167,14 @@ def main(argv, defined: dict):
   workdir = defined["workdir"].value or default_workdir(flags.FLAGS["config"])
   # JAX and the training code (3 s of imports) load only now: a mistake on the command line
   # is answered before them, in a fraction of a second.
-  from simper_jax import train  # pylint: disable=g-import-not-at-top
+  from simper_jax import run, train  # pylint: disable=g-import-not-at-top
   initialize_distributed(defined)
   try:
     config = defined["config"].value
     if defined["mode"].value == "train":
-      train.train_and_evaluate(config, workdir)
+      run.train_and_evaluate(config, workdir)
     else:
-      train.evaluate_checkpoint(config, workdir)
+      run.evaluate_checkpoint(config, workdir)
   except train.Preempted as stopped:
     # 128 + the signal, as if it had ended the process (143 SIGTERM, 130 Ctrl-C): schedulers
     # that requeue on a non-zero exit do so, and the checkpoint is already safe.

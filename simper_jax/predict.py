@@ -15,8 +15,16 @@ resampled to it) or the classic method's output on the mean face colour; the hea
 read from it by the evaluation's protocol (`simper_jax.heart_rate`: detrend, band-pass,
 periodogram peak in the band) in sliding windows and over the whole video.
 
+Each window and the whole video come with a confidence: the spectral peak's share of the
+band's power, discounted by its strongest rival that is not a harmonic (for the whole video,
+also by the share of windows that agree with it). With a trained run evaluated with
+calibration (its uncertainty.npz), also a calibrated interval at the run's eval.coverage and
+an out-of-distribution flag (the window's feature spectrum unlike the training clips').
+`--min_confidence` drops the windows below it and says how many.
+
 Written into --output (default: beside the video) for each video <name>:
-  <name>.heart_rate.csv  start_s, end_s, heart_rate_bpm of each window
+  <name>.heart_rate.csv  start_s, end_s, heart_rate_bpm, confidence[, low, high, ood_score,
+                         ood] of each window
   <name>.spectrum.csv    the whole video's spectrum (bpm, power)
   <name>.heart_rate.png  heart rate over time, and that spectrum
 and for a folder, heart_rates.csv: one row per video (its error, if it had one).
@@ -46,6 +54,7 @@ from simper_jax import errors
 from simper_jax import figures
 from simper_jax import heart_rate as hr
 from simper_jax import rppg_methods
+from simper_jax import uncertainty
 from simper_jax.data import video as video_io
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
@@ -97,6 +106,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
       "image_size": flags.DEFINE_integer("image_size", 72, "Side of the resized face crop for a "
                                          "classic method (the rPPG-Toolbox's 72); a run uses "
                                          "its own.", **defined),
+      "min_confidence": flags.DEFINE_float(
+          "min_confidence", 0.0, "Drop the windows whose confidence (the spectral peak's share "
+          "of the band's power, discounted by its strongest rival; 0–1) is below this.",
+          **defined),
   }
 
 
@@ -178,6 +191,7 @@ class ClassicReader:
     self.method, self.image_size = method, image_size
     self.band = hr.BAND_HZ
     self.name = method
+    self.calibration = None  # a training-free method has no run to calibrate it on
 
   def pulse(self, frames: np.ndarray, fps: float, path: str) -> tuple[np.ndarray, float]:
     del path
@@ -201,6 +215,8 @@ class EncoderReader:
     self.batch_size = int(config["eval"]["batch_size"])
     self.encode = evaluate.jitted_encode(self.module)
     self.name = f"the encoder of {workdir}"
+    # Intervals from the run's per-clip FFT readout (its clips are the windows nearest ours).
+    self.calibration, self.readout = uncertainty.RunCalibration.of_run(workdir), "fft_clip"
 
   def pulse(self, frames: np.ndarray, fps: float, path: str) -> tuple[np.ndarray, float]:
     """The feature signal of the video's whole clips, concatenated (as the per-video
@@ -223,7 +239,9 @@ class EncoderReader:
 # ---------------------------------------------------------------------------------------------
 def heart_rates(pulse: np.ndarray, fps: float, *, window_seconds: float, step_seconds: float,
                 band, path: str) -> dict:
-  """{'starts_s', 'ends_s', 'bpm' [K] per window; 'video_bpm' over the whole signal;
+  """{'starts_s', 'ends_s', 'bpm', 'confidence' [K] per window, 'windows' [K, W] their
+  signals; 'video_bpm' and 'video_confidence' over the whole signal (its spectrum's confidence
+  times the share of windows that agree with it, `uncertainty.window_agreement`);
   'spectrum_bpm', 'spectrum_power' of the whole signal (processed as the protocol does)}."""
   window = max(2, round(window_seconds * fps))
   step = max(1, round(step_seconds * fps))
@@ -233,11 +251,57 @@ def heart_rates(pulse: np.ndarray, fps: float, *, window_seconds: float, step_se
                      f"(--window_seconds).")
   starts = hr.window_starts(len(pulse), window, step)
   windows = np.stack([pulse[s:s + window] for s in starts])
+  window_freqs, window_power = hr.spectrum(windows, fps, band=band)
+  bpm = hr.peak_bpm(window_freqs, window_power, band)
   freqs, power = hr.spectrum(pulse, fps, band=band)
-  return {"starts_s": starts / fps, "ends_s": (starts + window) / fps,
-          "bpm": hr.heart_rate(windows, fps, band=band),
-          "video_bpm": float(hr.peak_bpm(freqs, power, band)),
+  video_bpm = float(hr.peak_bpm(freqs, power, band))
+  agreement = uncertainty.window_agreement(bpm, video_bpm, tolerance=60.0 * fps / window)
+  return {"starts_s": starts / fps, "ends_s": (starts + window) / fps, "bpm": bpm,
+          "confidence": uncertainty.spectral_confidence(window_freqs, window_power, band,
+                                                        resolution=fps / window)["confidence"],
+          "windows": windows, "video_bpm": video_bpm,
+          "video_confidence": agreement * float(uncertainty.spectral_confidence(
+              freqs, power[None], band, resolution=fps / len(pulse))["confidence"][0]),
           "spectrum_bpm": 60 * freqs, "spectrum_power": power}
+
+
+def trust_windows(result: dict, rate_key: str, reader, fps: float, *, min_confidence: float,
+                  path: str) -> dict:
+  """Adds to `result` (per-window arrays under `rate_key`, 'confidence', 'windows', and the
+  whole recording's `whole_key`/'…_confidence') what the reader's run says of each window —
+  'low', 'high' (its calibrated interval) and 'ood_score', 'ood' (unlike the training clips)
+  — and of the whole ('whole_low', 'whole_high', 'ood_windows'), then drops the windows below
+  `min_confidence` ('dropped' says how many). A reader without a run (a classic method, an
+  input reading) or a run evaluated without calibration adds no interval and no flag.
+
+  Raises:
+    InputError: every window is below `min_confidence`.
+  """
+  calibration = reader.calibration
+  if calibration is not None and reader.readout in calibration.readouts:
+    result["low"], result["high"] = calibration.interval(reader.readout, result[rate_key],
+                                                         result["confidence"])
+    whole = result["whole_rate"], result["whole_confidence"]
+    (result["whole_low"],), (result["whole_high"],) = calibration.interval(
+        reader.readout, [whole[0]], [whole[1]])
+    result["ood_score"], result["ood"] = calibration.ood(result["windows"][..., 0]
+                                                         if result["windows"].ndim == 3
+                                                         else result["windows"], fps)
+    result["ood_windows"] = int(result["ood"].sum())
+  keep = result["confidence"] >= min_confidence
+  if not keep.any():
+    raise InputError(f"{path}: all {len(keep)} windows have a confidence below "
+                     f"--min_confidence={min_confidence:g} (the highest is "
+                     f"{result['confidence'].max():.3f}).")
+  result["dropped"] = int((~keep).sum())
+  for key in ("starts_s", "ends_s", rate_key, "confidence", "low", "high", "ood_score", "ood",
+              "windows"):
+    if key in result:
+      result[key] = result[key][keep]
+  return result
+
+
+WINDOW_COLUMNS = ("confidence", "low", "high", "ood_score", "ood")  # beside each window's rate
 
 
 def write_outputs(result: dict, out_dir: str, name: str, title: str, band) -> list[str]:
@@ -246,7 +310,8 @@ def write_outputs(result: dict, out_dir: str, name: str, title: str, band) -> li
   png, windows_csv = figures.heart_rate_over_time(
       result["starts_s"], result["ends_s"], result["bpm"], result["video_bpm"],
       result["spectrum_bpm"], result["spectrum_power"], band_bpm=(60 * band[0], 60 * band[1]),
-      out_dir=out_dir, name=f"{name}.heart_rate", title=title)
+      out_dir=out_dir, name=f"{name}.heart_rate", title=title,
+      columns={key: result[key] for key in WINDOW_COLUMNS if key in result})
   return [windows_csv, os.path.join(out_dir, f"{name}.spectrum.csv"), png]
 
 
@@ -268,7 +333,8 @@ def video_paths(video: str) -> list[str]:
 
 
 def predict_video(path: str, reader, *, out_dir: str, face: str, face_frames: int,
-                  fps: float | None, window_seconds: float, step_seconds: float) -> dict:
+                  fps: float | None, window_seconds: float, step_seconds: float,
+                  min_confidence: float = 0.0) -> dict:
   """Reads one video, writes its outputs, returns its summary row."""
   started = time.time()
   frames, rate, _ = read_face_frames(path, fps=fps, face=face, face_frames=face_frames,
@@ -276,18 +342,24 @@ def predict_video(path: str, reader, *, out_dir: str, face: str, face_frames: in
   pulse, pulse_fps = reader.pulse(frames, rate, path)
   result = heart_rates(pulse, pulse_fps, window_seconds=window_seconds,
                        step_seconds=step_seconds, band=reader.band, path=path)
+  result.update(whole_rate=result["video_bpm"], whole_confidence=result["video_confidence"])
+  result = trust_windows(result, "bpm", reader, pulse_fps, min_confidence=min_confidence,
+                         path=path)
   name = os.path.splitext(os.path.basename(path))[0]
   written = write_outputs(result, out_dir, name, f"{os.path.basename(path)} — {reader.name}",
                           reader.band)
   return {"video": path, "fps": rate, "frames": len(frames),
           "seconds": len(frames) / rate, "video_bpm": result["video_bpm"],
+          "confidence": result["video_confidence"], "low": result.get("whole_low", ""),
+          "high": result.get("whole_high", ""),
           "median_window_bpm": float(np.median(result["bpm"])),
-          "windows": len(result["bpm"]), "error": "", "result": result, "written": written,
-          "elapsed": time.time() - started}
+          "windows": len(result["bpm"]), "dropped_windows": result["dropped"],
+          "ood_windows": result.get("ood_windows", ""), "error": "", "result": result,
+          "written": written, "elapsed": time.time() - started}
 
 
-SUMMARY_FIELDS = ("video", "fps", "frames", "seconds", "video_bpm", "median_window_bpm",
-                  "windows", "error")
+SUMMARY_FIELDS = ("video", "fps", "frames", "seconds", "video_bpm", "confidence", "low", "high",
+                  "median_window_bpm", "windows", "dropped_windows", "ood_windows", "error")
 
 
 def write_summary(rows: list[dict], path: str, relative_to: str, *,
@@ -349,26 +421,59 @@ def run(video: str, reader, *, output: str | None, **options) -> tuple[list[dict
 def print_video(row: dict, *, index: str = "", windows: bool = True) -> None:
   r = row["result"]
   print(f"{index}{row['video']}: {row['frames']} frames at {row['fps']:g} fps "
-        f"({row['seconds']:.1f} s); heart rate over the whole video {row['video_bpm']:.1f} bpm, "
-        f"median of {row['windows']} windows {row['median_window_bpm']:.1f} bpm "
-        f"({row['elapsed']:.1f} s).", flush=True)
+        f"({row['seconds']:.1f} s); heart rate over the whole video {row['video_bpm']:.1f} bpm"
+        f"{interval_text(r, 'whole_low', 'whole_high', '.1f')} (confidence "
+        f"{row['confidence']:.2f}), median of {row['windows']} windows "
+        f"{row['median_window_bpm']:.1f} bpm ({row['elapsed']:.1f} s).", flush=True)
+  print_trust(r)
   if windows:
-    print("  window (s)      heart rate (bpm)")
-    for start, end, bpm in zip(r["starts_s"], r["ends_s"], r["bpm"]):
-      print(f"  {start:6.1f}–{end:<6.1f}  {bpm:8.1f}")
+    print_windows(r, "bpm", "heart rate (bpm)", ".1f")
   print(f"  Wrote {', '.join(row['written'])}.", flush=True)
+
+
+def interval_text(result: dict, low_key: str, high_key: str, fmt: str) -> str:
+  """' [low, high]' where the result has the interval, else ''."""
+  if low_key not in result:
+    return ""
+  return f" [{format(result[low_key], fmt)}, {format(result[high_key], fmt)}]"
+
+
+def print_trust(result: dict) -> None:
+  """The lines about what was dropped, flagged or could not be calibrated."""
+  if result["dropped"]:
+    print(f"  Dropped {result['dropped']} window(s) below --min_confidence.")
+  if "ood" in result and result["ood_windows"]:
+    print(f"  {result['ood_windows']} window(s) flagged out of distribution: unlike the run's "
+          f"training clips, their rates are not to be trusted.")
+
+
+def print_windows(result: dict, rate_key: str, title: str, fmt: str) -> None:
+  """One line per window: its span, rate, interval, confidence and OOD flag."""
+  interval = "low" in result
+  print(f"  window (s)      {title:>16}" + ("   interval" if interval else "")
+        + "   confidence" + ("  OOD" if "ood" in result else ""))
+  for k in range(len(result[rate_key])):
+    line = (f"  {result['starts_s'][k]:6.1f}–{result['ends_s'][k]:<6.1f}  "
+            f"{format(result[rate_key][k], fmt):>16}")
+    if interval:
+      line += f"   [{format(result['low'][k], fmt)}, {format(result['high'][k], fmt)}]"
+    line += f"   {result['confidence'][k]:10.2f}"
+    if "ood" in result:
+      line += "  yes" if result["ood"][k] else "   no"
+    print(line)
 
 
 def print_summary(rows: list[dict], relative_to: str) -> None:
   names = [os.path.relpath(row["video"], relative_to) for row in rows]
   width = max(map(len, names)) + 2
-  print(f"\n{'video':<{width}}{'seconds':>9}{'bpm (video)':>13}{'bpm (median)':>14}")
+  print(f"\n{'video':<{width}}{'seconds':>9}{'bpm (video)':>13}{'confidence':>12}"
+        f"{'bpm (median)':>14}")
   for name, row in zip(names, rows):
     if row["error"]:
       print(f"{name:<{width}}  error (see above)")
     else:
       print(f"{name:<{width}}{row['seconds']:>9.1f}{row['video_bpm']:>13.1f}"
-            f"{row['median_window_bpm']:>14.1f}")
+            f"{row['confidence']:>12.2f}{row['median_window_bpm']:>14.1f}")
 
 
 def fail(message: str):
@@ -395,13 +500,15 @@ def main(argv: Sequence[str], defined: dict) -> None:
   if not (value["window_seconds"] > 0 and value["step_seconds"] > 0):
     fail(f"--window_seconds={value['window_seconds']} and --step_seconds="
          f"{value['step_seconds']}: expected positive durations.")
+  if not 0 <= value["min_confidence"] < 1:
+    fail(f"--min_confidence={value['min_confidence']}: expected a confidence in [0, 1).")
   try:
     reader = (EncoderReader(value["workdir"]) if value["workdir"]
               else ClassicReader(value["method"], value["image_size"]))
     _, status = run(value["video"], reader, output=value["output"], face=value["face"],
                     face_frames=value["face_frames"], fps=value["fps"],
                     window_seconds=value["window_seconds"],
-                    step_seconds=value["step_seconds"])
+                    step_seconds=value["step_seconds"], min_confidence=value["min_confidence"])
   except InputError as e:
     fail(str(e))
   sys.exit(status)
@@ -425,6 +532,8 @@ def main_series(value: dict) -> None:
   if not (value["window_seconds"] > 0 and value["step_seconds"] > 0 and value["harmonic"] > 0
           and value["sample_rate"] > 0):
     fail("--window_seconds, --step_seconds, --harmonic and --sample_rate must be positive.")
+  if not 0 <= value["min_confidence"] < 1:
+    fail(f"--min_confidence={value['min_confidence']}: expected a confidence in [0, 1).")
   try:
     reader = (predict_series.EncoderReader(value["workdir"]) if value["workdir"] else
               predict_series.MethodReader(value["method"], band=band,
@@ -434,7 +543,8 @@ def main_series(value: dict) -> None:
                                           time_column=value["time_column"]))
     _, status = predict_series.run(value["series"], reader, output=value["output"],
                                    window_seconds=value["window_seconds"],
-                                   step_seconds=value["step_seconds"])
+                                   step_seconds=value["step_seconds"],
+                                   min_confidence=value["min_confidence"])
   except InputError as e:
     fail(str(e))
   sys.exit(status)

@@ -10,8 +10,13 @@ own FFT readout (its band and harmonic), or the input's channels read by `--meth
 per sliding window (`--window_seconds`, `--step_seconds`, never across a gap) and over the
 longest segment, in Hz and per minute.
 
+Each window and the whole come with a confidence (the spectral peak's, `uncertainty`); with a
+trained run evaluated with calibration (its uncertainty.npz), also a calibrated interval and an
+out-of-distribution flag. `--min_confidence` drops the windows below it.
+
 Written into --output (default: beside the recording) for each recording <name>:
-  <name>.rate.csv       start_s, end_s, rate_hz of each window
+  <name>.rate.csv       start_s, end_s, rate_hz, confidence[, low, high, ood_score, ood] of
+                        each window
   <name>.spectrum.csv   the longest segment's spectrum
   <name>.rate.png       rate over time, and that spectrum
 and for a folder, rates.csv: one row per recording (its error, if it had one).
@@ -24,6 +29,7 @@ import numpy as np
 
 from simper_jax import errors
 from simper_jax import figures
+from simper_jax import uncertainty
 from simper_jax.data import timeseries
 
 
@@ -41,13 +47,14 @@ class MethodReader:
     self.config = timeseries.make_config(sample_rate=sample_rate, source_rate=source_rate,
                                          time_column=time_column)
     self.fps = sample_rate
+    self.calibration = None  # a reading of the input has no run to calibrate it on
 
   def signal(self, values: np.ndarray) -> np.ndarray:
     """[n, C] z-scored channels → the signal windows are cut from: the channels themselves."""
     return values
 
-  def rates(self, windows: np.ndarray) -> np.ndarray:
-    """[K, W, C] → [K] Hz."""
+  def rates(self, windows: np.ndarray) -> tuple[np.ndarray, dict]:
+    """[K, W, C] → ([K] Hz, {'confidence': [K], ...})."""
     return self.read(windows, self.fps, self.band, self.harmonic)
 
   def spectrum(self, signal: np.ndarray):
@@ -75,9 +82,10 @@ class EncoderReader:
     self.harmonic = settings["harmonic"]
     self.clip = self.config.num_samples
     self.encode = evaluate.jitted_encode(self.module)
-    self._fft = evaluate.fft_frequency
+    self._fft = evaluate.fft_readout
     self._power = evaluate.power_spectrum
     self.name = f"the encoder of {workdir}"
+    self.calibration, self.readout = uncertainty.RunCalibration.of_run(workdir), "fft"
 
   def signal(self, values: np.ndarray) -> np.ndarray:
     """[n, C] → the feature signal of the segment's whole clips, concatenated, [n', 1]."""
@@ -88,7 +96,8 @@ class EncoderReader:
     signals = np.asarray(self.encode(self.variables, clips.astype(np.float16)))
     return signals.reshape(-1, 1).astype(np.float64)
 
-  def rates(self, windows: np.ndarray) -> np.ndarray:
+  def rates(self, windows: np.ndarray) -> tuple[np.ndarray, dict]:
+    """[K, W, 1] → ([K] Hz, {'confidence': [K], ...}) by the run's FFT readout."""
     return self._fft(windows[..., 0], self.fps, self.band, self.harmonic)
 
   def spectrum(self, signal: np.ndarray):
@@ -108,8 +117,9 @@ def series_paths(series: str) -> list[str]:
 
 
 def predict_recording(path: str, reader, *, out_dir: str, window_seconds: float,
-                      step_seconds: float) -> dict:
+                      step_seconds: float, min_confidence: float = 0.0) -> dict:
   """Reads one recording, writes its outputs, returns its summary row."""
+  from simper_jax import predict  # pylint: disable=g-import-not-at-top  (the command's module)
   started = time.time()
   try:
     recording = timeseries.load_recording(path, reader.config)
@@ -117,7 +127,7 @@ def predict_recording(path: str, reader, *, out_dir: str, window_seconds: float,
     raise InputError(str(e)) from e
   window = max(2, round(window_seconds * reader.fps))
   step = max(1, round(step_seconds * reader.fps))
-  starts, ends, rates, longest = [], [], [], None
+  parts, longest = [], None
   for start_s, values, _ in recording.segments:
     signal = reader.signal(values)
     if longest is None or len(signal) > len(longest):
@@ -126,36 +136,50 @@ def predict_recording(path: str, reader, *, out_dir: str, window_seconds: float,
       continue
     offsets = np.arange(0, len(signal) - window + 1, step)
     windows = np.stack([signal[o:o + window] for o in offsets])
-    rates.append(reader.rates(windows))
-    starts.append(start_s + offsets / reader.fps)
-    ends.append(start_s + (offsets + window) / reader.fps)
-  if not rates:
+    rates, details = reader.rates(windows)
+    parts.append({"starts_s": start_s + offsets / reader.fps,
+                  "ends_s": start_s + (offsets + window) / reader.fps, "rates": rates,
+                  "confidence": details["confidence"], "windows": windows})
+  if not parts:
     raise InputError(f"{path}: no gap-free stretch as long as one window of "
                      f"{window_seconds:g} s (--window_seconds); "
                      f"{timeseries.describe(recording)}.")
-  rates, starts, ends = np.concatenate(rates), np.concatenate(starts), np.concatenate(ends)
-  whole = float(reader.rates(longest[None])[0])
+  result = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+  whole, whole_details = reader.rates(longest[None])
+  result["whole_rate"] = float(whole[0])
+  result["whole_confidence"] = float(whole_details["confidence"][0]) * (
+      uncertainty.window_agreement(result["rates"], result["whole_rate"],
+                                   tolerance=reader.fps / window / reader.harmonic))
+  result = predict.trust_windows(result, "rates", reader, reader.fps,
+                                 min_confidence=min_confidence, path=path)
   freqs, power = reader.spectrum(longest)
   name = os.path.splitext(os.path.basename(path))[0]
   png, windows_csv = figures.heart_rate_over_time(
-      starts, ends, rates, whole, freqs, power, band_bpm=reader.band, out_dir=out_dir,
-      name=f"{name}.rate", title=f"{os.path.basename(path)} — {reader.name}", quantity="rate",
-      unit="Hz", whole="longest segment")
+      result["starts_s"], result["ends_s"], result["rates"], result["whole_rate"], freqs, power,
+      band_bpm=reader.band, out_dir=out_dir, name=f"{name}.rate",
+      title=f"{os.path.basename(path)} — {reader.name}", quantity="rate", unit="Hz",
+      whole="longest segment",
+      columns={key: result[key] for key in predict.WINDOW_COLUMNS if key in result})
   return {"recording": path, "seconds": sum(len(v) for _, v, _ in recording.segments)
           / reader.config.sample_rate, "segments": len(recording.segments),
-          "rate_hz": whole, "rate_per_min": 60 * whole,
-          "median_window_hz": float(np.median(rates)), "windows": len(rates), "error": "",
-          "starts_s": starts, "ends_s": ends, "rates": rates,
+          "rate_hz": result["whole_rate"], "rate_per_min": 60 * result["whole_rate"],
+          "confidence": result["whole_confidence"], "low": result.get("whole_low", ""),
+          "high": result.get("whole_high", ""),
+          "median_window_hz": float(np.median(result["rates"])),
+          "windows": len(result["rates"]), "dropped_windows": result["dropped"],
+          "ood_windows": result.get("ood_windows", ""), "error": "", "result": result,
+          "starts_s": result["starts_s"], "ends_s": result["ends_s"], "rates": result["rates"],
           "written": [windows_csv, os.path.join(out_dir, f"{name}.spectrum.csv"), png],
           "elapsed": time.time() - started}
 
 
-SUMMARY_FIELDS = ("recording", "seconds", "segments", "rate_hz", "rate_per_min",
-                  "median_window_hz", "windows", "error")
+SUMMARY_FIELDS = ("recording", "seconds", "segments", "rate_hz", "rate_per_min", "confidence",
+                  "low", "high", "median_window_hz", "windows", "dropped_windows", "ood_windows",
+                  "error")
 
 
 def run(series: str, reader, *, output: str | None, window_seconds: float,
-        step_seconds: float) -> tuple[list[dict], int]:
+        step_seconds: float, min_confidence: float = 0.0) -> tuple[list[dict], int]:
   """Every recording of --series; (summary rows, exit status: 0, or 2 if one failed)."""
   # predict's loop and summary (the module is imported by then: it is the command).
   from simper_jax import predict  # pylint: disable=g-import-not-at-top
@@ -163,7 +187,7 @@ def run(series: str, reader, *, output: str | None, window_seconds: float,
       series, series_paths(series), output=output, print_one=print_recording,
       key="recording", predict_one=lambda path, out_dir: predict_recording(
           path, reader, out_dir=out_dir, window_seconds=window_seconds,
-          step_seconds=step_seconds))
+          step_seconds=step_seconds, min_confidence=min_confidence))
   if folder_out:
     summary = os.path.join(folder_out, "rates.csv")
     predict.write_summary(rows, summary, relative_to=series, fields=SUMMARY_FIELDS,
@@ -173,12 +197,15 @@ def run(series: str, reader, *, output: str | None, window_seconds: float,
 
 
 def print_recording(row: dict, *, index: str = "", windows: bool = True) -> None:
+  from simper_jax import predict  # pylint: disable=g-import-not-at-top  (the command's module)
+  r = row["result"]
   print(f"{index}{row['recording']}: {row['seconds']:.1f} s in {row['segments']} segment(s); "
-        f"rate over the longest segment {row['rate_hz']:.3f} Hz ({row['rate_per_min']:.1f} "
-        f"per min), median of {row['windows']} windows {row['median_window_hz']:.3f} Hz "
-        f"({row['elapsed']:.1f} s).", flush=True)
+        f"rate over the longest segment {row['rate_hz']:.3f} Hz"
+        f"{predict.interval_text(r, 'whole_low', 'whole_high', '.3f')} "
+        f"({row['rate_per_min']:.1f} per min; confidence {row['confidence']:.2f}), median of "
+        f"{row['windows']} windows {row['median_window_hz']:.3f} Hz ({row['elapsed']:.1f} s).",
+        flush=True)
+  predict.print_trust(r)
   if windows:
-    print("  window (s)      rate (Hz)")
-    for start, end, rate in zip(row["starts_s"], row["ends_s"], row["rates"]):
-      print(f"  {start:6.1f}–{end:<6.1f}  {rate:8.3f}")
+    predict.print_windows(r, "rates", "rate (Hz)", ".3f")
   print(f"  Wrote {', '.join(row['written'])}.", flush=True)

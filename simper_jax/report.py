@@ -65,6 +65,45 @@ def metrics_table(results: dict) -> str:
   return "\n".join(lines)
 
 
+def uncertainty_section(results: dict) -> list[str]:
+  """Markdown paragraphs: each readout's calibrated intervals and selective MAE, and the OOD
+  score's flags and AUROCs (simper_jax/uncertainty.py), where results.json has them."""
+  parts = []
+  calibration = results.get("calibration")
+  rows = {name: m for name, m in results.get("test", {}).items() if "selective_mae" in m}
+  if rows:
+    levels = list(next(iter(rows.values()))["selective_mae"])
+    header = ("| readout | coverage | mean width | " + " | ".join(f"MAE@{c}" for c in levels)
+              + " | AURC |")
+    lines = [header, "|" + "---|" * (len(levels) + 4)]
+    cell = lambda v, fmt: "—" if v is None else format(v, fmt)
+    for name, m in rows.items():
+      lines.append(f"| {name} | {cell(m.get('coverage'), '.3f')} | "
+                   f"{cell(m.get('interval_width'), '.4g')} | "
+                   + " | ".join(format(m["selective_mae"][c], ".4g") for c in levels)
+                   + f" | {m['aurc']:.4g} |")
+    intro = ("How far to trust each readout: its intervals' empirical coverage at nominal "
+             f"{results.get('coverage')} and mean width, calibrated on "
+             f"{calibration['calibration_clips']} held-out training clips of "
+             f"{calibration['calibration_groups']} recordings; the MAE of the most confident "
+             "share of predictions; AURC, the area under that risk–coverage curve:"
+             if calibration else "No calibration (eval.calibration_fraction=0): the MAE of "
+             "the most confident share of predictions, and AURC:")
+    parts += [intro, "\n".join(lines)]
+  ood = results.get("ood")
+  if ood:
+    flagged = ", ".join(f"{name} {100 * share:.0f} %" for name, share in ood["flagged"].items())
+    mahalanobis = ood.get("auroc_mahalanobis", {})
+    aurocs = ", ".join(f"{name} {value:.3f}" + (f" (Mahalanobis {mahalanobis[name]:.3f})"
+                                                if name in mahalanobis else "")
+                       for name, value in ood["auroc"].items())
+    parts.append(f"Out of distribution: a clip is flagged above {ood['threshold']:.3f} (the "
+                 f"held-out training recordings' {100 * ood['quantile']:g}th percentile). "
+                 f"Flagged: {flagged}." + (f" AUROC against the test clips: {aurocs}."
+                                          if aurocs else ""))
+  return parts
+
+
 def config_table(fields: dict) -> str:
   lines = ["| field | value |", "|:---|:---|"]
   lines += [f"| `{key}` | `{json.dumps(value)}` |" for key, value in sorted(fields.items())]
@@ -85,6 +124,7 @@ def run_section(workdir: str, run: str, config_fields: dict | None) -> str:
   for region, region_results in results.get("test_by_region", {}).items():
     parts += [f"**{region}** (test clips {evaluate.REGION_WORDS[region]} the training bands "
               f"{results.get('seen_bands')}):", metrics_table(region_results)]
+  parts += uncertainty_section(results)
   figure_dir = os.path.join(folder, "figures")
   if os.path.isdir(figure_dir):
     for name in sorted(f for f in os.listdir(figure_dir) if f.endswith(".png")):

@@ -1,7 +1,8 @@
-"""SimPer pretraining and evaluation, one readable loop (big_vision / Flax-examples style).
+"""SimPer pretraining, one readable loop (big_vision / Flax-examples style); evaluation of
+the trained encoder is `simper_jax.run`.
 
 Sections: config checks · mesh and data · model, optimizer and sharded state · the jitted
-train step · checkpoint restore · the loop · final checkpoint and evaluation.
+train step · checkpoint restore · the loop.
 """
 
 import contextlib
@@ -26,14 +27,13 @@ from simper_jax import augment
 from simper_jax import checkpoint
 from simper_jax import errors
 from simper_jax import evaluate
-from simper_jax import figures
-from simper_jax import finetune
 from simper_jax import methods
 from simper_jax import models
 from simper_jax import rppg_methods
 from simper_jax import sharding
 from simper_jax import workdir as run_files
 from simper_jax import similarity
+from simper_jax import uncertainty
 from simper_jax.data import pipeline
 from simper_jax.models import featurizer3d
 
@@ -201,6 +201,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if classic and config.eval.get("protocol", "frequency") != "heart_rate":
     fail("eval.classic_methods", "the classic rPPG methods read heart rate from face video: "
          "they need eval.protocol='heart_rate'.")
+  uncertainty.check_config(config.eval, fail)
   for fraction in config.eval.get("finetune_fractions", ()):
     if not 0 < fraction <= 1:
       fail("eval.finetune_fractions", "expected fractions of the labels in (0, 1].")
@@ -668,223 +669,3 @@ def _truncate_metrics(workdir: str, step: int) -> None:
     log(f"{path}: {cut} line{'s' * (cut > 1)} cut short by an interrupted write, dropped.")
   if len(kept) != len(lines) or cut:
     run_files.write_atomic(path, "".join(kept))
-
-
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
-  """Trains (resuming if possible), then evaluates; results also go to workdir/results.json."""
-  with workdir_lock(workdir):
-    config = pipeline.with_label_key(config, log)
-    state, _, ctx = train(config, workdir, devices)
-    return evaluate_encoder(config, workdir, ctx["model"],
-                            {"params": state.params["encoder"],
-                             "batch_stats": state.batch_stats["encoder"]},
-                            ctx["sources"], ctx["sharding"], step=int(state.step),
-                            writer=ctx["writer"])
-
-
-def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding, *, step: int,
-                     writer=None) -> dict:
-  """All readouts of the encoder on the test split; table + results.json.
-
-  The readouts of `eval.protocol` (`evaluate.evaluate_protocol`: FFT, 1-NN, linear probe,
-  train mean; by the heart-rate protocol for rPPG, with a row per `eval.classic_methods` and
-  SNR, with counts for Countix, without the FFT readout for targets that are not
-  frequencies); fine-tuning for each of `eval.finetune_fractions`.
-  """
-  t0 = time.time()
-  labelled = bool(config.data.label_key)
-  keys = (evaluate.feature_keys(config.eval) if labelled else
-          tuple(k for k in evaluate.UNLABELLED_KEYS if k in sources["test"][0]))
-  encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
-  splits = ("train", "test") if labelled else ("test",)  # no labels: nothing to fit
-  log(f"\nEvaluating the encoder of step {step}: feature signals of the "
-      + " and ".join(f"{len(sources[split])} {split}" for split in splits) + " clips ...")
-  features = {}
-  for split in splits:
-    batches = pipeline.eval_batches(sources[split], batch_size=config.eval.batch_size,
-                                    label_key=config.data.label_key, keys=keys)
-    # The classic methods need no training: only the test clips' colours are kept; the
-    # input baselines choose their harmonic on the training clips' inputs too.
-    keep_inputs = (bool(config.eval.get("input_baselines"))
-                   or (split == "test" and bool(config.eval.get("classic_methods"))))
-    features[split] = evaluate.compute_features(encode, batches, mean_rgb=keep_inputs)
-  log(f"Computed the feature signals in {time.time() - t0:.0f} s (compilation included); "
-      f"readouts ...")
-  if not labelled:
-    return unlabelled_evaluation(config, workdir, features["test"], step)
-  features, sources = labelled_only(features, sources, config.data.label_key)
-  test_labels = features["test"]["label"]
-  results, predictions = evaluate.evaluate_protocol(config.eval, config.data.fps,
-                                                    features["train"], features["test"])
-  for fraction in config.eval.get("finetune_fractions", ()):
-    name = f"finetune_{100 * fraction:g}%"
-    predictions[name] = (finetune_and_test(config, model, variables, sources, features,
-                                           fraction, batch_sharding), test_labels)
-    results[name] = evaluate.regression_metrics(*predictions[name])
-  unit = config.eval.get("unit", "")
-  seen_bands = [tuple(band) for band in config.eval.get("seen_bands", ())]
-  by_region = (evaluate.region_results(predictions, test_labels, seen_bands) if seen_bands
-               else {})
-  log(f"\nTest results at step {step} ({len(test_labels)} clips; evaluation took "
-      f"{time.time() - t0:.0f} s){', MAE in ' + unit if unit else ''}:\n"
-      f"{evaluate.format_table(results)}")
-  for region, region_metrics in by_region.items():
-    log(f"\n{region} (clips whose label is {evaluate.REGION_WORDS[region]} the training bands "
-        f"{seen_bands}):\n{evaluate.format_table(region_metrics)}")
-  if jax.process_index() == 0:
-    payload = {"step": step, "method": config.method, "label": config.data.label_key,
-               "unit": unit, "fft_harmonic": results.get("fft", {}).get("harmonic", 1),
-               "test": results}
-    if by_region:
-      payload.update(seen_bands=seen_bands, test_by_region=by_region)
-    path, replaced = evaluate.write_results(workdir, payload)
-    log(f"Wrote {path}." + (f" {replaced}" if replaced else ""))
-    if config.eval.get("figures", True):
-      draw_figures(config, workdir, features["test"], predictions,
-                   results.get("fft", {}).get("harmonic") or 1, seen_bands)
-    if writer:
-      for readout, metrics in results.items():
-        for name, value in metrics.items():
-          if value is not None:  # an undefined Pearson r
-            writer.add_scalar(f"eval/{readout}/{name}", value, step)
-      writer.flush()
-  return results
-
-
-def unlabelled_evaluation(config, workdir: str, test: dict, step: int) -> dict:
-  """Without labels no error can be computed: each test clip's FFT-readout rate goes to
-  workdir/predictions.csv, each video's to predictions_by_video.csv (printed), the spectra to
-  workdir/figures, and results.json says so."""
-  e = config.eval
-  unit = e.get("unit", "")
-  harmonic = e.get("fft_harmonic") or 1
-  by_clip, by_video = evaluate.unlabelled_predictions(
-      test, fps=config.data.fps, band=tuple(e.band), harmonic=harmonic,
-      protocol=e.get("protocol", "frequency"), unit=unit)
-  log(f"\nNo labels (config.data.label_key is None: data.builder.labels=False, or no numeric "
-      f"labels.csv column nor signals/): no error can be computed. The linear probe, 1-NN and "
-      f"fine-tuning need labels and are skipped. The FFT readout's rate of each test video "
-      f"(the median over its clips), read at harmonic {harmonic}:\n"
-      f"{by_video.head(20).to_string(index=False)}"
-      + (f"\n… {len(by_video) - 20} more." if len(by_video) > 20 else "")
-      + f"\nWithout labels the harmonic cannot be chosen (eval.fft_harmonic=None reads the "
-        f"first): a feature signal may oscillate at a multiple of the rate (a swing passes its "
-        f"centre twice a cycle), reading it that many times too high. Check a few videos whose "
-        f"rate you know, then --mode=eval with --config.eval.fft_harmonic=2 (or 3) if needed; "
-        f"or label a handful and let the run choose it on them.")
-  if jax.process_index() == 0:
-    paths = [evaluate.write_csv(workdir, "predictions.csv", by_clip),
-             evaluate.write_csv(workdir, "predictions_by_video.csv", by_video)]
-    log(f"Wrote {paths[0]} ({len(by_clip)} test clips) and {paths[1]} ({len(by_video)} "
-        f"videos).")
-    if e.get("figures", True):
-      out_dir = os.path.join(workdir, "figures")
-      written = [figures.spectra(test["signals"], None, config.data.fps, out_dir,
-                                 harmonic=e.get("fft_harmonic") or 1)[0]]
-      metrics_path = os.path.join(workdir, "metrics.jsonl")
-      if os.path.exists(metrics_path) and os.path.getsize(metrics_path):
-        written.append(figures.training_curves(metrics_path, out_dir)[0])
-      log(f"Drew {len(written)} figures into {out_dir}.")
-    written, replaced = evaluate.write_results(workdir, {
-        "step": step, "method": config.method, "label": None, "unit": e.get("unit", ""),
-        "fft_harmonic": e.get("fft_harmonic") or 1, "test": {},
-        "predictions": "predictions.csv", "predictions_by_video": "predictions_by_video.csv"})
-    log(f"Wrote {written}." + (f" {replaced}" if replaced else ""))
-  return {}
-
-
-def labelled_only(features: dict, sources: dict, label_key: str) -> tuple[dict, dict]:
-  """The clips with a label (not NaN) of each split's features and data source: a folder of
-  the user's videos may label some videos, or some segments, and not others (their clips
-  trained the self-supervised methods all the same)."""
-  kept = {split: np.isfinite(f["label"]) for split, f in features.items()}
-  if all(mask.all() for mask in kept.values()):
-    return features, sources
-  log("Unlabelled clips left out of the readouts: " + ", ".join(
-      f"{int((~mask).sum())} of {len(mask)} {split}" for split, mask in kept.items()) + ".")
-  for split, mask in kept.items():
-    if not mask.any():
-      raise errors.DataError(f"No {split} clip has a label {label_key!r}: nothing to fit or "
-                             f"score the readouts on (label more videos, or another split).")
-  return ({split: {k: v[kept[split]] for k, v in f.items()} for split, f in features.items()},
-          {**sources, **{split: pipeline.Subset(sources[split], np.flatnonzero(mask))
-                         for split, mask in kept.items()}})
-
-
-def draw_figures(config, workdir: str, test: dict, predictions: dict, harmonic: int,
-                 seen_bands: list) -> None:
-  """workdir/figures (`figures.draw_run`) from the evaluation's features and predictions."""
-  started = time.time()
-  labels = test["label"]
-  written = figures.draw_run(
-      os.path.join(workdir, "figures"), metrics_path=os.path.join(workdir, "metrics.jsonl"),
-      test=test, predictions=predictions, fps=config.data.fps, unit=config.eval.get("unit", ""),
-      label_hz=evaluate.LABEL_HZ[config.eval.get("protocol", "frequency")], harmonic=harmonic,
-      probe_inputs=evaluate.spectrum_features(test["signals"]),
-      unseen_bands=(evaluate.unseen_bands(seen_bands, float(labels.min()), float(labels.max()))
-                    if seen_bands else ()), band=tuple(config.eval.band))
-  log(f"Drew {len(written)} figures into {os.path.join(workdir, 'figures')} "
-      f"({time.time() - started:.0f} s).")
-
-
-def finetune_and_test(config, model, variables, sources, features, fraction,
-                      batch_sharding) -> np.ndarray:
-  """Fine-tunes on `fraction` of the training labels; returns its [M] test predictions."""
-  e = config.eval
-  # The head reads what the linear probe reads: for heart rate, the in-band spectrum.
-  spectrum_band = ((config.data.fps, tuple(e.band)) if e.get("protocol") == "heart_rate"
-                   else None)
-  encoder, head = finetune.finetune(
-      model, variables, sources["train"], features["train"]["signals"],
-      features["train"]["label"], fraction=fraction, steps=e.finetune_steps,
-      batch_size=e.finetune_batch_size, learning_rate=e.finetune_learning_rate,
-      probe_l2=e.probe_l2, label_key=config.data.label_key, seed=config.seed,
-      batch_sharding=batch_sharding, spectrum_band=spectrum_band, log=log)
-  predict = finetune.make_predict_fn(model, encoder, head, batch_sharding, spectrum_band)
-  predictions = [predict(batch["video"])[batch["mask"]]
-                 for batch in pipeline.eval_batches(sources["test"], batch_size=e.batch_size,
-                                                    label_key=config.data.label_key)]
-  return np.concatenate(predictions)
-
-
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """--mode=eval: evaluates the latest checkpoint in `workdir`.
-
-  The config must be the one that trained it (the same check as a resumed run; `eval.*`
-  fields may differ), so that results.json always describes the run in config.json.
-  """
-  with workdir_lock(workdir):
-    return _evaluate_checkpoint(config, workdir)
-
-
-def _evaluate_checkpoint(config, workdir):
-  devices = jax.devices()
-  config = pipeline.with_label_key(config, log)
-  check_config(config, len(devices))
-  use_compilation_cache(config)
-  mesh = sharding.make_mesh(config.get("mesh", DEFAULT_MESH), devices)
-  checkpoint.check_workdir_config(workdir, config, evaluating=True)
-  step = checkpoint.latest_step(workdir)
-  if step is None:
-    raise errors.ConfigError(
-        f"--mode=eval: the workdir {workdir} holds no checkpoint (checkpoints/<step>/); train "
-        f"into it first (--mode=train, the default) or give the --workdir of a trained run.")
-  log(f"Workdir: {workdir}; evaluating the checkpoint of step {step}.")
-  try:
-    module, variables = checkpoint.load_encoder(workdir, step=step)
-    checkpoint.require_finite(variables, os.path.join(workdir, "checkpoints", str(step), "state"))
-  except errors.ConfigError:
-    raise
-  except checkpoint.DAMAGE_ERRORS as e:  # as checkpoint.restore: a damaged step
-    run_files.silence_background_stderr()
-    raise errors.RunError(
-        f"The checkpoint of step {step} cannot be read ({checkpoint.damage(e)}); --mode=eval "
-        f"reads the latest checkpoint and does not fall back to an older one. Resume training "
-        f"with the same command (it moves the damaged step aside and continues from the one "
-        f"before), then evaluate.") from None
-  builder = pipeline.get_builder(config.data, log=log)
-  check_feature_keys(config, builder)
-  sources = pipeline.with_train_fraction(builder.as_data_source(),
-                                         config.data.get("train_fraction", 1.0), config.seed)
-  return evaluate_encoder(config, workdir, module, variables, sources,
-                          sharding.batch_sharding(mesh), step=step)

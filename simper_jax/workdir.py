@@ -293,13 +293,14 @@ def _drop_closed_loop_callbacks(hook, unraisable) -> None:
 # ---------------------------------------------------------------------------------------------
 # Files written whole.
 # ---------------------------------------------------------------------------------------------
-def write_atomic(path: str, text: str) -> None:
-  """Writes `path` as a temporary file renamed over it: a crash or a full disk leaves the old
-  file or the new one, never half of one."""
+def write_atomic(path: str, content: str | bytes) -> None:
+  """Writes `path` (text as UTF-8, or bytes) as a temporary file renamed over it: a crash or a
+  full disk leaves the old file or the new one, never half of one."""
   temporary = f"{path}.tmp{os.getpid()}"
+  binary = isinstance(content, bytes)
   try:
-    with open(temporary, "w", encoding="utf-8") as f:
-      f.write(text)
+    with open(temporary, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
+      f.write(content)
       f.flush()
       os.fsync(f.fileno())
     os.replace(temporary, path)

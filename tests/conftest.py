@@ -65,10 +65,10 @@ def tiny_run(data_dir, tmp_path_factory) -> types.SimpleNamespace:
   """A finished, evaluated tiny SimPer run: `.workdir` (4 steps, checkpoints at 2 and 4,
   results.json, metrics.jsonl, TensorBoard events), `.config`, and `.results`, what
   train_and_evaluate returned."""
-  from simper_jax import train  # pylint: disable=g-import-not-at-top
+  from simper_jax import run  # pylint: disable=g-import-not-at-top
   config = tiny_config(data_dir, num_steps=4)
   workdir = str(tmp_path_factory.mktemp("tiny_run") / "run")
-  results = train.train_and_evaluate(config, workdir)
+  results = run.train_and_evaluate(config, workdir)
   return types.SimpleNamespace(workdir=workdir, config=config, results=results)
 
 
@@ -84,13 +84,13 @@ def tiny_scamps_run(scamps_data_dir, tmp_path_factory) -> types.SimpleNamespace:
   classic methods and fine-tuning): `.workdir`, `.config`, `.results` and `.output`, what it
   printed."""
   from configs import scamps  # pylint: disable=g-import-not-at-top
-  from simper_jax import train  # pylint: disable=g-import-not-at-top
+  from simper_jax import run  # pylint: disable=g-import-not-at-top
   config = scamps.get_config("tiny")
   config.data.data_dir = scamps_data_dir
   workdir = str(tmp_path_factory.mktemp("tiny_scamps_run") / "run")
   output = io.StringIO()
   with contextlib.redirect_stdout(output):
-    results = train.train_and_evaluate(config, workdir)
+    results = run.train_and_evaluate(config, workdir)
   return types.SimpleNamespace(workdir=workdir, config=config, results=results,
                                output=output.getvalue())
 

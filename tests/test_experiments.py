@@ -13,6 +13,7 @@ import pytest
 
 from simper_jax import errors
 from simper_jax import evaluate
+from simper_jax import run
 from simper_jax import train
 from simper_jax.data import pipeline
 from simper_jax.data import rotating_digits as rd
@@ -46,7 +47,7 @@ def test_training_fractions_are_nested_and_drawn_by_the_seed():
 def test_train_fraction_cuts_pretraining_and_readouts_and_composes_with_label_fraction(
     data_dir, tmp_path, capsys):
   config = tiny_config(data_dir, num_steps=1, **{"data.train_fraction": 0.5})
-  train.train_and_evaluate(config, str(tmp_path / "half"))
+  run.train_and_evaluate(config, str(tmp_path / "half"))
   out = capsys.readouterr().out
   assert "Data: 8 training clips of (24, 8, 8, 1) (50 % of the split)" in out
   assert "feature signals of the 8 train and 16 test clips" in out  # readouts fit on the 8
@@ -196,8 +197,9 @@ def test_the_data_efficiency_grid_writes_its_table_plot_and_runs(grid_dir):
   assert "| simper | fft | " in table and "| 100 % | 50 % |" in table
   assert (grid_dir / "data_efficiency.png").stat().st_size > 10_000
   figures = sorted(os.listdir(grid_dir / "simper" / "fraction=1" / "figures"))
-  assert figures == sorted(f"{name}.{ext}" for name in ("predicted_vs_true", "spectra",
-                                                        "training", "umap")
+  assert figures == sorted(f"{name}.{ext}" for name in ("ood_scores", "predicted_vs_true",
+                                                        "risk_coverage", "spectra", "training",
+                                                        "umap")
                            for ext in ("png", "csv"))
 
 
@@ -251,8 +253,8 @@ def test_the_report_renders_its_tables_and_images_in_a_headless_browser(grid_dir
   assert title.startswith("simper_jax report")
   # The grid's table, then per run: results and config differences (the second run only).
   assert len(tables) >= 4 and all(rows >= 2 and height > 20 for rows, height in tables)
-  # The grid's plot and four figures per run, each decoded by the browser and laid out.
-  assert len(images) == 1 + 2 * 4
+  # The grid's plot and six figures per run, each decoded by the browser and laid out.
+  assert len(images) == 1 + 2 * 6
   assert all(done and natural > 100 and width > 100 and transparent == 0
              for done, natural, width, transparent in images), images
 

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,12 +18,14 @@ import pytest
 
 from simper_jax import checkpoint
 from simper_jax import errors
+from simper_jax import run
 from simper_jax import train
 from simper_jax import workdir as run_files
 from simper_jax.methods import simper as simper_method
 from tiny import REPO
 from tiny import copy_of
 from tiny import run_main
+from tiny import start_main
 from tiny import tiny_config
 
 TINY = "--config=configs/rotating_digits.py:tiny"
@@ -58,7 +61,7 @@ def test_a_workdir_held_by_another_process_is_refused_untouched(data_dir, tmp_pa
     before = sorted(os.listdir(workdir))
     with pytest.raises(errors.RunError, match=rf"The workdir {workdir} is in use by another run "
                                               rf"\(pid {holder.pid} on .*, started .*: -c\)"):
-      train.train_and_evaluate(tiny_config(str(data_dir), num_steps=2), str(workdir))
+      run.train_and_evaluate(tiny_config(str(data_dir), num_steps=2), str(workdir))
     assert sorted(os.listdir(workdir)) == before == [run_files.LOCK_FILE]
   finally:
     holder.stdin.close()
@@ -96,16 +99,22 @@ def test_the_same_command_twice_one_trains_the_other_is_refused(data_dir, tmp_pa
   workdir = tmp_path / "run"
   args = (TINY, f"--config.data.data_dir={data_dir}", "--config.num_steps=60",
           "--config.log_every=10", "--config.checkpoint_every=10", f"--workdir={workdir}")
-  first = subprocess.Popen([sys.executable, "-m", "simper_jax.main", *args], cwd=REPO,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  first = start_main(*args)
   output = []
   for line in first.stdout:  # the first is training
     output.append(line)
     if line.startswith("step "):
       break
-  second = run_main(*args)
-  output.extend(first.stdout)
-  assert first.wait(timeout=300) == 0, "".join(output)
+  # Paused while the second starts: a tiny run can otherwise finish in the seconds the second
+  # takes to import JAX, and the second would find the workdir free.
+  first.send_signal(signal.SIGSTOP)
+  try:
+    second = run_main(*args)
+  finally:
+    first.send_signal(signal.SIGCONT)
+  rest, _ = first.communicate(timeout=300)
+  output.append(rest)
+  assert first.returncode == 0, "".join(output)
   assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr
   assert second.stderr.startswith(f"Error: The workdir {workdir} is in use by another run (pid "
                                   f"{first.pid} on "), second.stderr
@@ -200,7 +209,7 @@ def test_a_damaged_checkpoint_is_moved_aside_and_the_run_resumes_from_the_one_be
   with pytest.raises(errors.RunError, match=r"The checkpoint of step 4 cannot be read \(.*"
                                             r"/checkpoints/4/state.*\); --mode=eval reads the "
                                             r"latest checkpoint and does not fall back"):
-    train.evaluate_checkpoint(tiny_run.config, workdir)
+    run.evaluate_checkpoint(tiny_run.config, workdir)
   state, _, _ = train.train(tiny_run.config, workdir)
   out = capsys.readouterr().out
   assert (f"The checkpoint of step 4 cannot be read ({workdir}/checkpoints/4/state" in out

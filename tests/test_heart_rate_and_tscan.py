@@ -48,10 +48,10 @@ def test_per_video_heart_rates_reassemble_clips_in_order():
   wave = np.sin(2 * np.pi * bpm / 60 * np.arange(540) / fps)
   clips = wave.reshape(3, 180)
   order = [2, 0, 1]  # clips arrive shuffled
-  pred, true, units, _ = hr.per_video_heart_rates(
+  pred, true, units, *_ = hr.per_video_heart_rates(
       clips[order], clips[order], ["v"] * 3, np.asarray(order), fps)
   assert units == ["v"] and abs(true[0] - bpm) <= 60 * fps / 1024 and pred[0] == true[0]
-  _, _, windows, _ = hr.per_video_heart_rates(clips, clips, ["v"] * 3, np.arange(3), fps,
+  _, _, windows, *_ = hr.per_video_heart_rates(clips, clips, ["v"] * 3, np.arange(3), fps,
                                               window=200)
   assert windows == ["v#0", "v#1"]  # 540 frames: two whole 200-frame windows
 
@@ -64,7 +64,7 @@ def test_per_video_snr_is_measured_around_the_true_rate_not_the_prediction():
   t = np.arange(600) / fps
   signal = np.sin(2 * np.pi * 100 / 60 * t) + 0.1 * np.random.default_rng(0).normal(size=600)
   ppg = np.sin(2 * np.pi * 72 / 60 * t)
-  pred, true, _, snr = hr.per_video_heart_rates(signal.reshape(3, 200), ppg.reshape(3, 200),
+  pred, true, _, snr, _ = hr.per_video_heart_rates(signal.reshape(3, 200), ppg.reshape(3, 200),
                                                 ["v"] * 3, np.arange(3), fps)
   assert abs(pred[0] - 100) <= 60 * fps / 1024 and abs(true[0] - 72) <= 60 * fps / 1024
   np.testing.assert_allclose(snr, hr.snr_db(signal, true[0], fps), rtol=1e-12)
@@ -87,7 +87,7 @@ def test_per_video_windows_follow_each_clips_own_rate_in_video_order():
       index.append(k)
   order = np.random.default_rng(0).permutation(6)
   signals, ppg = np.asarray(signals)[order], np.asarray(ppg)[order]
-  pred, true, units, _ = hr.per_video_heart_rates(signals, ppg, np.asarray(ids)[order],
+  pred, true, units, *_ = hr.per_video_heart_rates(signals, ppg, np.asarray(ids)[order],
                                                   np.asarray(index)[order], fps, window=180)
   assert units == ["a#0", "a#1", "a#2", "b#0", "b#1", "b#2"]
   expected = rates["a"] + rates["b"]

@@ -17,6 +17,7 @@ from simper_jax import errors
 from simper_jax import evaluate
 from simper_jax import heart_rate
 from simper_jax import methods
+from simper_jax import run
 from simper_jax import train
 from simper_jax.data import pipeline
 from simper_jax.methods import base
@@ -208,7 +209,7 @@ def test_heart_rate_per_video_uses_each_videos_own_frame_rate():
     ids += [video, video]
     index += [0, 1]
     rates += [fps, fps]
-  pred, true, _, _ = heart_rate.per_video_heart_rates(np.array(signals), np.array(ppg), ids, index,
+  pred, true, *_ = heart_rate.per_video_heart_rates(np.array(signals), np.array(ppg), ids, index,
                                                    np.array(rates))
   np.testing.assert_allclose(pred, [72.0, 96.0], atol=1.8)  # one bin of a 20-s video
   np.testing.assert_allclose(pred, true)
@@ -224,7 +225,7 @@ def test_each_method_end_to_end_and_load_encoder_returns_only_the_encoder(method
                                                                            tmp_path):
   workdir = str(tmp_path / method)
   config = tiny_config(data_dir, method=method, num_steps=2)
-  results = train.train_and_evaluate(config, workdir)
+  results = run.train_and_evaluate(config, workdir)
   assert {"fft", "1nn", "linear_probe"} <= set(results)
   with open(os.path.join(workdir, "results.json")) as f:
     assert json.load(f)["method"] == method

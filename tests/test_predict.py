@@ -219,6 +219,8 @@ def test_each_input_mistake_is_one_line_and_exit_2(tmp_path, twelve_seconds, cap
                         "no such file or folder")
   assert_one_line_error(run(f"--video={tmp_path}", f"--workdir={tmp_path}"),
                         f"--workdir={tmp_path}: no config.json there")
+  assert_one_line_error(run(f"--video={raw}", "--method=pos", "--min_confidence=1.5"),
+                        "--min_confidence=1.5: expected a confidence in [0, 1)")
   # --face=none reads the texture's whole frame: no error, a heart rate in the band.
   result = run(f"--video={no_face}", "--method=pos", "--face=none", "--window_seconds=2")
   assert result.returncode == 0, result.stderr
@@ -267,6 +269,14 @@ def test_the_encoder_of_a_trained_run_reads_the_video(tmp_path, twelve_seconds, 
   assert status == 0 and len(result["bpm"]) == 5  # 12 s = 6 clips; 4-s windows every 2 s
   assert np.all((result["bpm"] >= 45) & (result["bpm"] <= 150))
   assert os.path.exists(tmp_path / "out" / "face.heart_rate.png")
+  # The run's calibration (uncertainty.npz): an interval and an OOD flag per window.
+  assert reader.calibration is not None
+  assert np.all(result["low"] <= result["bpm"]) and np.all(result["bpm"] <= result["high"])
+  assert result["ood"].dtype == bool and len(result["ood_score"]) == 5
+  with open(tmp_path / "out" / "face.heart_rate.csv") as f:
+    header = next(csv.reader(f))
+  assert header == ["start_s", "end_s", "heart_rate_bpm", "confidence", "low", "high",
+                    "ood_score", "ood"]
   # Fewer frames than one clip of the encoder.
   short = write_video(str(tmp_path / "short.avi"), twelve_seconds[:45], "FFV1")
   with pytest.raises(predict.InputError, match="45 frames at the run's 30 fps, fewer than one "
@@ -280,3 +290,25 @@ def test_the_encoder_of_a_trained_run_reads_the_video(tmp_path, twelve_seconds, 
     f.write(text)
   with pytest.raises(predict.InputError, match="eval.protocol='frequency'"):
     predict.EncoderReader(str(tmp_path))
+
+
+def test_min_confidence_drops_the_unsure_windows_and_says_how_many(tmp_path, twelve_seconds,
+                                                                   capsys):
+  path = write_video(str(tmp_path / "face.avi"), twelve_seconds, "FFV1")
+  reader = predict.ClassicReader("pos", 72)
+  (row,), _ = predict.run(path, reader, output=None, **classic(window_seconds=4.0))
+  confidence = row["result"]["confidence"]
+  assert len(confidence) == 9 and np.all((confidence > 0) & (confidence <= 1))
+  assert "low" not in row["result"]  # a classic method has no run to calibrate it on
+  cut = float(np.median(confidence))
+  capsys.readouterr()
+  (row,), _ = predict.run(path, reader, output=None, **classic(window_seconds=4.0),
+                          min_confidence=cut)
+  kept = row["result"]["confidence"]
+  assert row["dropped_windows"] == int(np.sum(confidence < cut)) > 0
+  assert len(kept) == 9 - row["dropped_windows"] and np.all(kept >= cut)
+  assert f"Dropped {row['dropped_windows']} window(s) below --min_confidence" in (
+      capsys.readouterr().out)
+  with pytest.raises(predict.InputError, match="all 9 windows have a confidence below "
+                                               "--min_confidence=0.999"):
+    predict.run(path, reader, output=None, **classic(window_seconds=4.0), min_confidence=0.999)

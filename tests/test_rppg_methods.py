@@ -144,7 +144,7 @@ def test_classic_rows_run_each_method_on_whole_videos_with_clips_shuffled():
                                           probe_l2=1.0, window=200, classic_methods=methods)
   bin_bpm = 60 * FPS / 256  # 200-frame windows → nfft 256
   for name in methods:
-    pred, true, extra = readouts[name]
+    pred, true, extra, _ = readouts[name]
     np.testing.assert_allclose(true, rates["a"] + rates["b"], atol=bin_bpm)
     np.testing.assert_allclose(pred, true, atol=bin_bpm, err_msg=name)
     assert np.isfinite(extra["snr_db"]) and extra["snr_db_se"] >= 0, name

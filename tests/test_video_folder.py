@@ -18,6 +18,7 @@ import pytest
 
 from configs import videos
 from simper_jax import errors
+from simper_jax import run
 from simper_jax import train
 from simper_jax.data import pipeline
 from simper_jax.data import synthetic_video_folder as syn
@@ -521,7 +522,7 @@ def test_the_command_line_names_a_missing_folder_and_exits_2(tmp_path):
 def test_tiny_labelled_and_unlabelled_runs(tmp_path, capsys):
   config = videos.get_config("tiny")
   config.data.data_dir = str(tmp_path / "tfds")
-  results = train.train_and_evaluate(config, str(tmp_path / "labelled"))
+  results = run.train_and_evaluate(config, str(tmp_path / "labelled"))
   out = capsys.readouterr().out
   assert {"fft", "1nn", "linear_probe", "train_mean"} <= set(results)
   assert "Unlabelled clips left out of the readouts" in out
@@ -529,14 +530,15 @@ def test_tiny_labelled_and_unlabelled_runs(tmp_path, capsys):
     assert json.load(f)["data"]["label_key"] == "rate_hz"  # resolved, so a resume compares it
   config.data.builder.labels = False
   config.eval.figures = True
-  assert train.train_and_evaluate(config, str(tmp_path / "unlabelled")) == {}
+  assert run.train_and_evaluate(config, str(tmp_path / "unlabelled")) == {}
   out = capsys.readouterr().out
   assert "No labels (config.data.label_key is None" in out
   assert "the median over its clips" in out and "site_a/p01/rest0" in out  # the video table
   with open(tmp_path / "unlabelled" / "predictions.csv") as f:
     rows = list(csv.DictReader(f))
   assert rows and set(rows[0]) == {"video_id", "clip_index", "start_s", "frequency_hz",
-                                   "rate_Hz"}
+                                   "rate_Hz", "confidence", "peak_prominence", "ood_score",
+                                   "ood"}
   assert all(0.5 <= float(r["frequency_hz"]) <= 4.0 for r in rows)  # inside eval.band
   with open(tmp_path / "unlabelled" / "predictions_by_video.csv") as f:
     videos_read = list(csv.DictReader(f))
@@ -544,7 +546,9 @@ def test_tiny_labelled_and_unlabelled_runs(tmp_path, capsys):
   assert sum(int(r["clips"]) for r in videos_read) == len(rows)
   assert os.path.exists(tmp_path / "unlabelled" / "figures" / "spectra.png")
   with open(tmp_path / "unlabelled" / "results.json") as f:
-    assert json.load(f)["label"] is None
+    unlabelled = json.load(f)
+  assert unlabelled["label"] is None and unlabelled["ood"]["threshold"] > 0
+  assert "Out-of-distribution score" in out  # no labels, but an OOD reference all the same
   config.method = "supervised"
   with pytest.raises(errors.ConfigError, match="label_key=None: the supervised method trains "
                                                 "on labels"):
@@ -567,13 +571,17 @@ def test_unlabelled_predictions_per_clip_and_per_video():
   by_clip, by_video = evaluate.unlabelled_predictions(
       test, fps=fps, band=(0.5, 3.0), harmonic=1, protocol="heart_rate", unit="bpm")
   assert list(by_clip.columns) == ["video_id", "clip_index", "start_s", "frequency_hz",
-                                   "rate_bpm"]
+                                   "rate_bpm", "confidence", "peak_prominence"]
   np.testing.assert_allclose(by_clip["frequency_hz"], [1, 1, 2, 1, 1.5, 1.5], atol=0.05)
   assert by_video["video_id"].tolist() == ["a", "b"]
   assert by_video["clips"].tolist() == [4, 2]
   np.testing.assert_allclose(by_video["frequency_hz"], [1.0, 1.5], atol=0.05)
   np.testing.assert_allclose(by_video["rate_bpm"], [60, 90], atol=3)
   np.testing.assert_allclose(by_video["max_hz"], [2.0, 1.5], atol=0.05)
+  # Pure tones: each clip is sure of its own rate, but one of a's four disagrees with the rest.
+  assert by_clip["confidence"].min() > 0.8
+  assert by_video["confidence"][0] == pytest.approx(0.75 * by_clip["confidence"][:4].median(),
+                                                    abs=1e-3)
 
 
 @pytest.mark.slow  # whole runs: train, evaluate, write results
@@ -605,7 +613,7 @@ def test_tiny_counting_run_reports_counts(written, tmp_path):
   config.data.manual_dir = str(folder)
   config.data.data_dir = str(tmp_path / "tfds")
   config.data.builder.group_by = ""
-  results = train.train_and_evaluate(config, str(tmp_path / "run"))
+  results = run.train_and_evaluate(config, str(tmp_path / "run"))
   assert {"fft", "1nn", "linear_probe", "train_mean"} <= set(results)
   assert all({"count_mae", "obo", "mae"} <= set(results[r]) for r in ("fft", "1nn"))
 
@@ -616,7 +624,7 @@ def test_tiny_heart_rate_run_reads_the_signals_and_predict_reads_its_encoder(tmp
   config = videos.get_config("tiny,heart_rate")
   config.data.data_dir = str(tmp_path / "tfds")
   config.eval.classic_methods = ("pos", "green")  # what a face-crop folder would add
-  results = train.train_and_evaluate(config, str(tmp_path / "run"))
+  results = run.train_and_evaluate(config, str(tmp_path / "run"))
   assert "snr_db" in results["fft"] and results["fft"]["n"] >= 1  # per video, the rPPG way
   assert results["pos"]["n"] == results["green"]["n"] == results["fft"]["n"]
   reader = predict.EncoderReader(str(tmp_path / "run"))
