@@ -24,7 +24,7 @@ import sweep  # noqa: E402  pylint: disable=g-import-not-at-top
 import tpu  # noqa: E402  pylint: disable=g-import-not-at-top
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from simper_jax import evaluate  # noqa: E402  pylint: disable=g-import-not-at-top
+from simper_jax import outputs  # noqa: E402  pylint: disable=g-import-not-at-top
 from simper_jax import methods  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
@@ -72,7 +72,7 @@ def main(argv: Sequence[str]) -> None:
   results = {method: s["test"] for method, s in saved.items()}
   text = table(results, unit)
   # Zero-shot runs (eval.seen_bands) split the test clips by region: a table per region.
-  for region in evaluate.REGIONS:
+  for region in outputs.REGIONS:
     if all(region in s.get("test_by_region", {}) for s in saved.values()):
       text += (f"\n\n### {region}\n\n"
                + table({m: s["test_by_region"][region] for m, s in saved.items()}, unit))

@@ -26,7 +26,7 @@ from absl import app
 from absl import flags
 
 from simper_jax import checkpoint
-from simper_jax import evaluate
+from simper_jax import outputs
 
 SUMMARIES = ("comparison.md", "data_efficiency.md", "sweep.md")
 STYLE = """
@@ -54,13 +54,13 @@ def find_runs(workdir: str) -> list[str]:
 
 
 def metrics_table(results: dict) -> str:
-  """Markdown: one row per readout, a column per metric any readout has (`evaluate.COLUMNS`,
+  """Markdown: one row per readout, a column per metric any readout has (`outputs.COLUMNS`,
   values ± their standard errors)."""
-  columns = evaluate.present_columns(results)
+  columns = outputs.present_columns(results)
   lines = ["| readout | " + " | ".join(title for _, title, _ in columns) + " |",
            "|" + "---|" * (len(columns) + 1)]
   for readout, metrics in results.items():
-    cells = [evaluate.metric_cell(metrics, key, fmt) for key, _, fmt in columns]
+    cells = [outputs.metric_cell(metrics, key, fmt) for key, _, fmt in columns]
     lines.append(f"| {readout} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
@@ -122,7 +122,7 @@ def run_section(workdir: str, run: str, config_fields: dict | None) -> str:
            f"Method **{results.get('method', '?')}**, encoder of step {results.get('step')}; "
            f"test metrics{f' (MAE in {unit})' if unit else ''}:", metrics_table(results["test"])]
   for region, region_results in results.get("test_by_region", {}).items():
-    parts += [f"**{region}** (test clips {evaluate.REGION_WORDS[region]} the training bands "
+    parts += [f"**{region}** (test clips {outputs.REGION_WORDS[region]} the training bands "
               f"{results.get('seen_bands')}):", metrics_table(region_results)]
   parts += uncertainty_section(results)
   figure_dir = os.path.join(folder, "figures")

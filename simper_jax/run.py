@@ -16,6 +16,7 @@ import numpy as np
 from simper_jax import checkpoint
 from simper_jax import errors
 from simper_jax import evaluate
+from simper_jax import outputs
 from simper_jax import figures
 from simper_jax import finetune
 from simper_jax import sharding
@@ -58,7 +59,7 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   present = sources["test"][0]
   keys = tuple(dict.fromkeys(
       (evaluate.feature_keys(e) if labelled else ())
-      + tuple(k for k in evaluate.UNLABELLED_KEYS if k in present)))
+      + tuple(k for k in outputs.UNLABELLED_KEYS if k in present)))
   calibrating = e.get("calibration_fraction", 0.0) > 0
   encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
   # Without labels the training split is read only for the OOD reference.
@@ -106,7 +107,7 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   unit = e.get("unit", "")
   seen_bands = [tuple(band) for band in e.get("seen_bands", ())]
   test_labels = test["label"]
-  by_region = (evaluate.region_results(readouts, test_labels, seen_bands) if seen_bands
+  by_region = (outputs.region_results(readouts, test_labels, seen_bands) if seen_bands
                else {})
   if seen_bands and ood:
     ood["auroc"].update(uncertainty.region_aurocs(ood_scores, test_labels, seen_bands))
@@ -119,10 +120,10 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
       f"{time.time() - t0:.0f} s){', MAE in ' + unit if unit else ''}"
       + (f"; intervals at {e.coverage:g} nominal coverage, calibrated on "
          f"{parts.describe()}" if parts else "; no calibration (eval.calibration_fraction=0)")
-      + f":\n{evaluate.format_table(results)}")
+      + f":\n{outputs.format_table(results)}")
   for region, region_metrics in by_region.items():
-    log(f"\n{region} (clips whose label is {evaluate.REGION_WORDS[region]} the training bands "
-        f"{seen_bands}):\n{evaluate.format_table(region_metrics)}")
+    log(f"\n{region} (clips whose label is {outputs.REGION_WORDS[region]} the training bands "
+        f"{seen_bands}):\n{outputs.format_table(region_metrics)}")
   if ood:
     log(uncertainty.describe_ood(ood))
   ood_sets = ood.pop("scores_by_set", None)
@@ -136,11 +137,11 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
       payload.update(seen_bands=seen_bands, test_by_region=by_region)
     table = uncertainty.prediction_table(readouts, intervals, clip_ids(test), ood_scores,
                                          ood.get("threshold"))
-    written = [evaluate.write_csv(workdir, "predictions.csv", table)]
+    written = [outputs.write_csv(workdir, "predictions.csv", table)]
     if parts:
       written.append(uncertainty.save(workdir, cal_readouts, parts.ood_reference, ood,
                                       coverage=e.coverage))
-    path, replaced = evaluate.write_results(workdir, payload)
+    path, replaced = outputs.write_results(workdir, payload)
     log(f"Wrote {path}, " + ", ".join(written) + "." + (f" {replaced}" if replaced else ""))
     if e.get("figures", True):
       draw_figures(config, workdir, test, readouts, results.get("fft", {}).get("harmonic") or 1,
@@ -244,7 +245,7 @@ def unlabelled_evaluation(config, workdir: str, test: dict, step: int, ood: dict
   e = config.eval
   unit = e.get("unit", "")
   harmonic = e.get("fft_harmonic") or 1
-  by_clip, by_video = evaluate.unlabelled_predictions(
+  by_clip, by_video = outputs.unlabelled_predictions(
       test, fps=config.data.fps, band=tuple(e.band), harmonic=harmonic,
       protocol=e.get("protocol", "frequency"), unit=unit, ood_scores=ood_scores,
       ood_threshold=ood.get("threshold"))
@@ -264,8 +265,8 @@ def unlabelled_evaluation(config, workdir: str, test: dict, step: int, ood: dict
     log(uncertainty.describe_ood(ood))
   ood_sets = ood.pop("scores_by_set", None)
   if jax.process_index() == 0:
-    paths = [evaluate.write_csv(workdir, "predictions.csv", by_clip),
-             evaluate.write_csv(workdir, "predictions_by_video.csv", by_video)]
+    paths = [outputs.write_csv(workdir, "predictions.csv", by_clip),
+             outputs.write_csv(workdir, "predictions_by_video.csv", by_video)]
     log(f"Wrote {paths[0]} ({len(by_clip)} test clips) and {paths[1]} ({len(by_video)} "
         f"videos).")
     if e.get("figures", True):
@@ -278,7 +279,7 @@ def unlabelled_evaluation(config, workdir: str, test: dict, step: int, ood: dict
       if ood_sets:
         written.append(figures.ood_scores(ood_sets, ood["threshold"], out_dir)[0])
       log(f"Drew {len(written)} figures into {out_dir}.")
-    written, replaced = evaluate.write_results(workdir, {
+    written, replaced = outputs.write_results(workdir, {
         "step": step, "method": config.method, "label": None, "unit": e.get("unit", ""),
         "fft_harmonic": e.get("fft_harmonic") or 1, "test": {}, "ood": ood or None,
         "predictions": "predictions.csv", "predictions_by_video": "predictions_by_video.csv"})
@@ -318,7 +319,7 @@ def draw_figures(config, workdir: str, test: dict, readouts: dict, harmonic: int
       fps=config.data.fps, unit=config.eval.get("unit", ""),
       label_hz=evaluate.LABEL_HZ[config.eval.get("protocol", "frequency")], harmonic=harmonic,
       probe_inputs=evaluate.spectrum_features(test["signals"]),
-      unseen_bands=(evaluate.unseen_bands(seen_bands, float(labels.min()), float(labels.max()))
+      unseen_bands=(outputs.unseen_bands(seen_bands, float(labels.min()), float(labels.max()))
                     if seen_bands else ()), band=tuple(config.eval.band),
       risk_coverage_curves={
           name: uncertainty.risk_coverage_curve(np.abs(r.pred - r.true), r.details["confidence"])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from simper_jax import evaluate
+from simper_jax import outputs
 from simper_jax.models import heads
 
 
@@ -38,7 +39,7 @@ def test_pearson_r_is_undefined_for_a_constant_prediction_and_shown_as_a_dash():
   constant = evaluate.regression_metrics(np.full(3, 2.0, np.float32), target)
   assert constant["pearson_r"] is None and constant["mae"] == 1.0
   assert evaluate.regression_metrics(target * 2, target)["pearson_r"] == 1.0
-  table = evaluate.format_table({"train_mean": constant}).splitlines()
+  table = outputs.format_table({"train_mean": constant}).splitlines()
   assert table[1].split()[-1] == "—"
 
 
@@ -121,7 +122,7 @@ def test_tables_show_each_value_with_its_standard_error():
   metrics = {"fft": {**evaluate.regression_metrics(np.array([52.0, 57, 70, 84]),
                                                    np.array([50.0, 60, 70, 80])),
                      **evaluate.snr_metrics(np.array([1.0, 3.0, 5.0, 7.0]))}}
-  header, row = evaluate.format_table(metrics, " bpm").splitlines()
+  header, row = outputs.format_table(metrics, " bpm").splitlines()
   assert header.split() == ["readout", "n", "MAE", "bpm", "MAPE", "%", "RMSE", "r", "SNR", "dB"]
   assert "2.2500 ± 0.7395" in row and "4.00 ± 1.12" in row and "3.50 ± 1.03" in row
   from simper_jax import report  # pylint: disable=g-import-not-at-top

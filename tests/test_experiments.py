@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from simper_jax import errors
-from simper_jax import evaluate
+from simper_jax import outputs
 from simper_jax import run
 from simper_jax import train
 from simper_jax.data import pipeline
@@ -114,17 +114,17 @@ def test_bad_train_bands_are_named(bands, message):
 
 def test_zero_shot_regions_of_the_test_labels():
   labels = np.array([0.6, 1.9, 2.5, 3.5, 4.9, 0.2, 5.5])
-  regions = evaluate.label_regions(labels, [(0.5, 2.0), (3.0, 5.0)])
+  regions = outputs.label_regions(labels, [(0.5, 2.0), (3.0, 5.0)])
   assert {k: list(np.flatnonzero(v)) for k, v in regions.items()} == {
       "seen": [0, 1, 3, 4], "interpolation": [2], "extrapolation": [5, 6]}
-  assert list(evaluate.label_regions(labels[:2], [(0.5, 2.0)])) == ["seen"]  # empty: left out
-  assert evaluate.unseen_bands([(0.5, 2.0), (3.0, 5.0)], 0.5, 5.0) == [(2.0, 3.0)]
-  assert evaluate.unseen_bands([(0.5, 3.0)], 0.5, 5.0) == [(3.0, 5.0)]
-  assert evaluate.unseen_bands([(1.0, 2.0)], 0.5, 5.0) == [(0.5, 1.0), (2.0, 5.0)]
+  assert list(outputs.label_regions(labels[:2], [(0.5, 2.0)])) == ["seen"]  # empty: left out
+  assert outputs.unseen_bands([(0.5, 2.0), (3.0, 5.0)], 0.5, 5.0) == [(2.0, 3.0)]
+  assert outputs.unseen_bands([(0.5, 3.0)], 0.5, 5.0) == [(3.0, 5.0)]
+  assert outputs.unseen_bands([(1.0, 2.0)], 0.5, 5.0) == [(0.5, 1.0), (2.0, 5.0)]
   predictions = {"fft": (labels + np.arange(7), labels), "per_video": (labels[:2], labels[:2]),
                  # as many videos as clips, scored against the videos' own rates
                  "per_video_7": (labels, labels + 0.1)}
-  by_region = evaluate.region_results(predictions, labels, [(0.5, 2.0), (3.0, 5.0)])
+  by_region = outputs.region_results(predictions, labels, [(0.5, 2.0), (3.0, 5.0)])
   assert by_region["extrapolation"]["fft"]["mae"] == pytest.approx(5.5)  # errors 5 and 6
   assert by_region["interpolation"]["fft"]["mae"] == pytest.approx(2.0)
   assert all(list(r) == ["fft"] for r in by_region.values())  # no clip to place

@@ -556,7 +556,7 @@ def test_tiny_labelled_and_unlabelled_runs(tmp_path, capsys):
 
 
 def test_unlabelled_predictions_per_clip_and_per_video():
-  from simper_jax import evaluate  # pylint: disable=g-import-not-at-top
+  from simper_jax import outputs  # pylint: disable=g-import-not-at-top
   fps, t = 10.0, np.arange(40) / 10.0
   # Video "a": three clips at 1 Hz and one read at its harmonic (2 Hz): the median says 1 Hz.
   rates = {"a": [1.0, 1.0, 2.0, 1.0], "b": [1.5, 1.5]}
@@ -568,7 +568,7 @@ def test_unlabelled_predictions_per_clip_and_per_video():
       index.append(k)
   test = {"signals": np.stack(signals), "video_id": np.array(ids, object),
           "clip_index": np.array(index), "start_s": np.array(index) * 4.0}
-  by_clip, by_video = evaluate.unlabelled_predictions(
+  by_clip, by_video = outputs.unlabelled_predictions(
       test, fps=fps, band=(0.5, 3.0), harmonic=1, protocol="heart_rate", unit="bpm")
   assert list(by_clip.columns) == ["video_id", "clip_index", "start_s", "frequency_hz",
                                    "rate_bpm", "confidence", "peak_prominence"]
