@@ -54,14 +54,67 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   chooses nothing.
   """
   t0 = time.time()
-  e = config.eval
   labelled = bool(config.data.label_key)
+  encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
+  features = split_features(config, encode, sources, labelled, step)
+  log(f"Computed the feature signals in {time.time() - t0:.0f} s (compilation included); "
+      f"readouts ...")
+  if labelled:
+    features, sources = labelled_only(features, sources, config.data.label_key)
+  parts = calibration_parts(config, features, sources) if "train" in features else None
+  ood, ood_scores = ({}, None) if parts is None else ood_evaluation(
+      config, encode, parts, features["test"], sources["test"])
+  if not labelled:
+    return unlabelled_evaluation(config, workdir, features["test"], step, ood, ood_scores)
+  results, readouts, cal_readouts = labelled_readouts(config, model, variables, batch_sharding,
+                                                      features, sources, parts)
+  calibrated, intervals = uncertainty.calibrate(cal_readouts, readouts, config.eval.coverage)
+  for name, metrics in uncertainty.selective_metrics(readouts).items():
+    results[name].update(metrics, **calibrated.get(name, {}))
+  seen_bands = [tuple(band) for band in config.eval.get("seen_bands", ())]
+  test = features["test"]
+  by_region = (outputs.region_results(readouts, test["label"], seen_bands) if seen_bands
+               else {})
+  if seen_bands and ood:
+    ood["auroc"].update(uncertainty.region_aurocs(ood_scores, test["label"], seen_bands))
+  log_results(config, results, by_region, seen_bands, ood, parts,
+              f"Test results at step {step} ({len(test['label'])} clips; evaluation took "
+              f"{time.time() - t0:.0f} s)")
+  ood_sets = ood.pop("scores_by_set", None)
+  if jax.process_index() == 0:
+    payload = {"step": step, "method": config.method, "label": config.data.label_key,
+               "unit": config.eval.get("unit", ""),
+               "fft_harmonic": results.get("fft", {}).get("harmonic", 1),
+               "coverage": config.eval.coverage if parts else None,
+               "calibration": parts.summary() if parts else None, "test": results,
+               "ood": ood or None, "predictions": "predictions.csv"}
+    if by_region:
+      payload.update(seen_bands=seen_bands, test_by_region=by_region)
+    table = uncertainty.prediction_table(readouts, intervals, clip_ids(test), ood_scores,
+                                         ood.get("threshold"))
+    written = [outputs.write_csv(workdir, "predictions.csv", table)]
+    if parts:
+      written.append(uncertainty.save(workdir, cal_readouts, parts.ood_reference, ood,
+                                      coverage=config.eval.coverage))
+    path, replaced = outputs.write_results(workdir, payload)
+    log(f"Wrote {path}, " + ", ".join(written) + "." + (f" {replaced}" if replaced else ""))
+    if config.eval.get("figures", True):
+      draw_figures(config, workdir, test, readouts, results.get("fft", {}).get("harmonic") or 1,
+                   seen_bands, ood_sets=ood_sets, ood_threshold=ood.get("threshold"))
+    if writer:
+      write_scalars(writer, results, step)
+  return results
+
+
+def split_features(config, encode, sources: dict, labelled: bool, step: int) -> dict:
+  """{split: `evaluate.compute_features` output} of the test split, and of the training split
+  where something is fitted on it or calibrated with it."""
+  e = config.eval
   present = sources["test"][0]
   keys = tuple(dict.fromkeys(
       (evaluate.feature_keys(e) if labelled else ())
       + tuple(k for k in outputs.UNLABELLED_KEYS if k in present)))
   calibrating = e.get("calibration_fraction", 0.0) > 0
-  encode = evaluate.make_encoder_fn(model, variables, batch_sharding)
   # Without labels the training split is read only for the OOD reference.
   splits = ("train", "test") if labelled or calibrating else ("test",)
   log(f"\nEvaluating the encoder of step {step}: feature signals of the "
@@ -75,15 +128,15 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
     keep_inputs = (bool(e.get("input_baselines"))
                    or (bool(e.get("classic_methods")) and (split == "test" or calibrating)))
     features[split] = evaluate.compute_features(encode, batches, mean_rgb=keep_inputs)
-  log(f"Computed the feature signals in {time.time() - t0:.0f} s (compilation included); "
-      f"readouts ...")
-  if labelled:
-    features, sources = labelled_only(features, sources, config.data.label_key)
-  parts = calibration_parts(config, features, sources) if "train" in features else None
-  ood, ood_scores = ({}, None) if parts is None else ood_evaluation(
-      config, encode, parts, features["test"], sources["test"])
-  if not labelled:
-    return unlabelled_evaluation(config, workdir, features["test"], step, ood, ood_scores)
+  return features
+
+
+def labelled_readouts(config, model, variables, batch_sharding, features: dict, sources: dict,
+                      parts) -> tuple[dict, dict, dict]:
+  """Every readout, fitted on the training split (without its calibration part, `parts`),
+  on the test split and on the calibration part: ({readout: test metrics}, {readout:
+  `evaluate.Readout` on test}, {readout: the same on the calibration part, or {}})."""
+  e = config.eval
   fit = parts.fit if parts else features["train"]
   fit_source = parts.fit_source if parts else sources["train"]
   test = features["test"]
@@ -101,59 +154,39 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
     results[name] = evaluate.regression_metrics(tuned["test"].pred, tuned["test"].true)
     if parts:
       cal_readouts[name] = tuned["cal"]
-  calibrated, intervals = uncertainty.calibrate(cal_readouts, readouts, e.coverage)
-  for name, metrics in uncertainty.selective_metrics(readouts).items():
-    results[name].update(metrics, **calibrated.get(name, {}))
+  return results, readouts, cal_readouts
+
+
+def log_results(config, results: dict, by_region: dict, seen_bands: list, ood: dict, parts,
+                title: str) -> None:
+  """The results table (and one per zero-shot region), what the intervals were calibrated on,
+  and the OOD report."""
+  e = config.eval
   unit = e.get("unit", "")
-  seen_bands = [tuple(band) for band in e.get("seen_bands", ())]
-  test_labels = test["label"]
-  by_region = (outputs.region_results(readouts, test_labels, seen_bands) if seen_bands
-               else {})
-  if seen_bands and ood:
-    ood["auroc"].update(uncertainty.region_aurocs(ood_scores, test_labels, seen_bands))
   if parts and len(parts.cal["signals"]) < uncertainty.min_calibration(e.coverage):
     log(f"The calibration part holds {len(parts.cal['signals'])} clips: a finite interval at "
         f"eval.coverage={e.coverage:g} needs at least "
         f"{uncertainty.min_calibration(e.coverage)}, so every interval is infinite (raise "
         f"eval.calibration_fraction, or lower eval.coverage).")
-  log(f"\nTest results at step {step} ({len(test_labels)} clips; evaluation took "
-      f"{time.time() - t0:.0f} s){', MAE in ' + unit if unit else ''}"
-      + (f"; intervals at {e.coverage:g} nominal coverage, calibrated on "
-         f"{parts.describe()}" if parts else "; no calibration (eval.calibration_fraction=0)")
+  log(f"\n{title}{', MAE in ' + unit if unit else ''}"
+      + (f"; intervals at {e.coverage:g} nominal coverage, calibrated on {parts.describe()}"
+         if parts else "; no calibration (eval.calibration_fraction=0)")
       + f":\n{outputs.format_table(results)}")
   for region, region_metrics in by_region.items():
     log(f"\n{region} (clips whose label is {outputs.REGION_WORDS[region]} the training bands "
         f"{seen_bands}):\n{outputs.format_table(region_metrics)}")
   if ood:
     log(uncertainty.describe_ood(ood))
-  ood_sets = ood.pop("scores_by_set", None)
-  if jax.process_index() == 0:
-    payload = {"step": step, "method": config.method, "label": config.data.label_key,
-               "unit": unit, "fft_harmonic": results.get("fft", {}).get("harmonic", 1),
-               "coverage": e.coverage if parts else None,
-               "calibration": parts.summary() if parts else None, "test": results,
-               "ood": ood or None, "predictions": "predictions.csv"}
-    if by_region:
-      payload.update(seen_bands=seen_bands, test_by_region=by_region)
-    table = uncertainty.prediction_table(readouts, intervals, clip_ids(test), ood_scores,
-                                         ood.get("threshold"))
-    written = [outputs.write_csv(workdir, "predictions.csv", table)]
-    if parts:
-      written.append(uncertainty.save(workdir, cal_readouts, parts.ood_reference, ood,
-                                      coverage=e.coverage))
-    path, replaced = outputs.write_results(workdir, payload)
-    log(f"Wrote {path}, " + ", ".join(written) + "." + (f" {replaced}" if replaced else ""))
-    if e.get("figures", True):
-      draw_figures(config, workdir, test, readouts, results.get("fft", {}).get("harmonic") or 1,
-                   seen_bands, ood_sets=ood_sets, ood_threshold=ood.get("threshold"))
-    if writer:
-      for readout, metrics in results.items():
-        for name, value in metrics.items():
-          # Not an undefined Pearson r or width, nor a dict of them.
-          if isinstance(value, (int, float)) and np.isfinite(value):
-            writer.add_scalar(f"eval/{readout}/{name}", value, step)
-      writer.flush()
-  return results
+
+
+def write_scalars(writer, results: dict, step: int) -> None:
+  """Each readout's numeric metrics as TensorBoard scalars eval/<readout>/<metric>."""
+  for readout, metrics in results.items():
+    for name, value in metrics.items():
+      # Not an undefined Pearson r or width, nor a dict of them.
+      if isinstance(value, (int, float)) and np.isfinite(value):
+        writer.add_scalar(f"eval/{readout}/{name}", value, step)
+  writer.flush()
 
 
 def clip_ids(split: dict) -> np.ndarray:
