@@ -272,6 +272,7 @@ def test_the_encoder_of_a_trained_run_reads_the_video(tmp_path, twelve_seconds, 
   # The run's calibration (uncertainty.npz): an interval and an OOD flag per window.
   assert reader.calibration is not None
   assert np.all(result["low"] <= result["bpm"]) and np.all(result["bpm"] <= result["high"])
+  np.testing.assert_allclose((result["low"] + result["high"]) / 2, result["bpm"])  # around it
   assert result["ood"].dtype == bool and len(result["ood_score"]) == 5
   with open(tmp_path / "out" / "face.heart_rate.csv") as f:
     header = next(csv.reader(f))

@@ -1,5 +1,7 @@
 """uncertainty.py: the harmonic rule, conformal coverage, selective risk, the calibration split."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -98,6 +100,9 @@ def test_a_clean_tone_is_read_surer_than_noise_or_a_peak_with_a_rival():
   assert confidence[1] < 0.6 * confidence[0]  # the rival halves it, about
   assert details["peak_prominence"][2] > 10 * details["peak_prominence"][1]
   assert np.all((confidence > 0) & (confidence <= 1))
+  # The rule: the peak's share of the band, times its share of the pair (peak, rival).
+  prominence = details["peak_prominence"]
+  np.testing.assert_allclose(confidence, details["peak_share"] * prominence / (1 + prominence))
 
 
 def test_the_1nn_confidence_falls_where_the_nearest_labels_disagree():
@@ -136,6 +141,9 @@ def test_a_video_whose_clips_disagree_is_read_with_less_confidence():
   assert by_video == {"changing": pytest.approx(1 / 3), "steady": 1.0}
   confidence = dict(zip(rates.units, rates.details["confidence"]))
   assert confidence["changing"] < 0.5 * confidence["steady"]
+  share, prominence = rates.details["peak_share"], rates.details["peak_prominence"]
+  np.testing.assert_allclose(rates.details["confidence"], share * prominence / (1 + prominence)
+                             * rates.details["window_agreement"])
 
 
 def test_calibrate_gives_intervals_and_says_when_there_are_too_few_residuals():
@@ -150,7 +158,9 @@ def test_calibrate_gives_intervals_and_says_when_there_are_too_few_residuals():
   low, high = intervals["probe"]
   assert np.all(high > low) and metrics["probe"]["interval_width"] == pytest.approx(
       np.mean(high - low))
-  few, _ = unc.calibrate({"probe": readout(8)}, {"probe": readout(50)}, 0.9)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # said by the run in one line, not by crepes' warning
+    few, _ = unc.calibrate({"probe": readout(8)}, {"probe": readout(50)}, 0.9)
   assert few["probe"]["interval_width"] is None and few["probe"]["coverage"] == 1.0
   assert unc.min_calibration(0.9) == 9 and unc.min_calibration(0.95) == 19
 
@@ -183,8 +193,10 @@ def test_the_ood_score_ranks_shifted_inputs_above_clean_ones():
     return np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3, (count, 1))) + 0.2 * rng.normal(
         size=(count, n))
   features = lambda signals: unc.ood_features(signals, fps)
+  # "quiet": the training rhythms at a thousandth of their strength (a spectrum like theirs,
+  # a loudness unlike); "noise": white noise as loud as they are.
   shifted = {"noise": features(rng.normal(size=(50, n))),
-             "still": features(1e-3 * rng.normal(size=(50, n))),
+             "quiet": features(1e-3 * clean(50)),
              "fast": features(np.sin(2 * np.pi * 9.0 * t + rng.uniform(0, 6.3, (50, 1))))}
   report = unc.ood_report(features(clean(300)), features(clean(100)), features(clean(200)),
                           shifted)
