@@ -76,11 +76,12 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
   by_region = (outputs.region_results(readouts, test["label"], seen_bands) if seen_bands
                else {})
   if seen_bands and ood:
-    ood["auroc"].update(uncertainty.region_aurocs(ood_scores, test["label"], seen_bands))
+    uncertainty.add_region_aurocs(ood, test["label"], seen_bands)
   log_results(config, results, by_region, seen_bands, ood, parts,
               f"Test results at step {step} ({len(test['label'])} clips; evaluation took "
               f"{time.time() - t0:.0f} s)")
   ood_sets = ood.pop("scores_by_set", None)
+  ood.pop("mahalanobis_test", None)
   if jax.process_index() == 0:
     payload = {"step": step, "method": config.method, "label": config.data.label_key,
                "unit": config.eval.get("unit", ""),
@@ -297,6 +298,7 @@ def unlabelled_evaluation(config, workdir: str, test: dict, step: int, ood: dict
   if ood:
     log(uncertainty.describe_ood(ood))
   ood_sets = ood.pop("scores_by_set", None)
+  ood.pop("mahalanobis_test", None)
   if jax.process_index() == 0:
     paths = [outputs.write_csv(workdir, "predictions.csv", by_clip),
              outputs.write_csv(workdir, "predictions_by_video.csv", by_video)]

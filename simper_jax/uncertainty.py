@@ -359,36 +359,38 @@ def ood_report(reference: np.ndarray, calibration: np.ndarray, test: np.ndarray,
     {'score': 'knn', 'k', 'quantile', 'scale' [2] (`ood_scores`), 'threshold' (the
     OOD_QUANTILE of the calibration scores), 'flagged': {set: share above the threshold},
     'auroc': {shift: AUROC of shifted vs test}, 'auroc_mahalanobis': {shift: the same for
-    `mahalanobis_distance` on the same features}, 'scores_by_set': {set: [n] scores} (for
-    the figure and the prediction table; not for results.json)}.
+    `mahalanobis_distance` on the same features}, 'scores_by_set': {set: [n] scores} and
+    'mahalanobis_test': [M] (for the figure, the prediction table and `region_aurocs`; not
+    for results.json)}.
   """
   sets = {"calibration": calibration, "test": test, **shifted}
   distances = {name: ood_distances(reference, features) for name, features in sets.items()}
   scale = np.quantile(distances["calibration"], OOD_QUANTILE, axis=0)
   scores = {name: ood_scores(d, scale) for name, d in distances.items()}
   threshold = float(np.quantile(scores["calibration"], OOD_QUANTILE))
-  mahalanobis = {name: mahalanobis_distance(reference, sets[name])
-                 for name in ("test", *shifted)} if shifted else {}
+  mahalanobis = {name: mahalanobis_distance(reference, sets[name]) for name in ("test", *shifted)}
   return {"score": "knn", "k": OOD_K, "quantile": OOD_QUANTILE,
           "scale": [float(v) for v in scale], "threshold": threshold,
           "flagged": {name: float(np.mean(s > threshold)) for name, s in scores.items()},
           "auroc": {name: auroc(scores["test"], scores[name]) for name in shifted},
           "auroc_mahalanobis": {name: auroc(mahalanobis["test"], mahalanobis[name])
                                 for name in shifted},
-          "scores_by_set": scores}
+          "scores_by_set": scores, "mahalanobis_test": mahalanobis["test"]}
 
 
-def region_aurocs(scores: np.ndarray, labels: np.ndarray, seen_bands) -> dict:
-  """{'unseen_frequencies': AUROC of the test clips whose label lies outside every training
-  band against those inside} (zero-shot configs: the shift the labels define), or {} when
-  either side is empty."""
+def add_region_aurocs(report: dict, labels: np.ndarray, seen_bands) -> None:
+  """Adds 'unseen_frequencies' to `report`'s AUROCs (both scores): telling the test clips
+  whose label lies outside every training band from those inside (zero-shot configs: the
+  shift the labels define). Nothing when either side is empty."""
   labels = np.asarray(labels, np.float64)
   seen = np.zeros(len(labels), bool)
   for low, high in seen_bands:
     seen |= (labels >= low) & (labels <= high)
   if seen.all() or not seen.any():
-    return {}
-  return {"unseen_frequencies": auroc(scores[seen], scores[~seen])}
+    return
+  for key, scores in (("auroc", report["scores_by_set"]["test"]),
+                      ("auroc_mahalanobis", report["mahalanobis_test"])):
+    report[key]["unseen_frequencies"] = auroc(scores[seen], scores[~seen])
 
 
 def describe_ood(report: dict) -> str:

@@ -208,10 +208,15 @@ def test_the_ood_score_ranks_shifted_inputs_above_clean_ones():
 
 
 def test_region_aurocs_tell_unseen_labels_from_seen_ones():
-  scores = np.array([0.1, 0.2, 0.3, 0.9, 1.0])
+  report = {"scores_by_set": {"test": np.array([0.1, 0.2, 0.3, 0.9, 1.0])},
+            "mahalanobis_test": np.array([0.1, 0.5, 0.3, 0.2, 1.0]), "auroc": {},
+            "auroc_mahalanobis": {}}
   labels = np.array([1.0, 1.5, 2.0, 4.0, 4.5])
-  assert unc.region_aurocs(scores, labels, [(0.5, 3.0)]) == {"unseen_frequencies": 1.0}
-  assert unc.region_aurocs(scores, labels, [(0.0, 5.0)]) == {}
+  unc.add_region_aurocs(report, labels, [(0.0, 5.0)])  # nothing unseen: nothing added
+  assert report["auroc"] == {} and report["auroc_mahalanobis"] == {}
+  unc.add_region_aurocs(report, labels, [(0.5, 3.0)])
+  assert report["auroc"] == {"unseen_frequencies": 1.0}
+  assert report["auroc_mahalanobis"] == {"unseen_frequencies": pytest.approx(4 / 6)}
 
 
 def test_the_shifts_keep_shape_and_dtype_and_do_what_they_say():
