@@ -92,6 +92,17 @@ def shrink_baselines(c: ml_collections.ConfigDict, *, queue_size: int = 16,
   c.byol.projector = c.byol.predictor = widths
 
 
+def training_share(d: ml_collections.ConfigDict) -> None:
+  """Adds to `d` (a config's data block) which training clips a run reads."""
+  # Share of the training split used, pretraining and readouts alike (data efficiency): the
+  # first clips of one permutation drawn by `seed`, so smaller shares are nested in larger.
+  d.train_fraction = 1.0
+  # A subset file of simper_jax.select ("" → none): pretraining reads only the clips it keeps
+  # (chosen by a proxy run: SAS, random or periodicity); the readouts still fit on the whole
+  # training split. Refused if made for other prepared data.
+  d.subset = ""
+
+
 def loop(c: ml_collections.ConfigDict, *, batch_size: int, num_epochs: int,
          lr_decay_epochs: tuple, checkpoint_every: int) -> None:
   """Adds the training-loop fields (batch, mesh, length, Adam schedule, logging) to `c`."""

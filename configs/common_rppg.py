@@ -38,9 +38,7 @@ def get_config(dataset: str, arg: str, *, face_crop: bool, synthetic_videos: int
   c.data.label_key = "heart_rate"  # per-clip HR (bpm) from the clip's PPG, by the HR protocol
   c.data.fps = 30.0  # frame rate of the videos, Hz
   c.data.read_threads = 2  # grain reader threads on each host
-  # Share of the training split used, pretraining and readouts alike (data efficiency): the
-  # first clips of one permutation drawn by `seed`, so smaller shares are nested in larger.
-  c.data.train_fraction = 1.0
+  common.training_share(c.data)
   c.data.builder = ml_collections.ConfigDict()
   c.data.builder.image_size = 72  # face crops resized to this square (rPPG-Toolbox: 72)
   c.data.builder.num_frames = 180  # T, frames per clip, no overlap (toolbox: 180 = 6 s)

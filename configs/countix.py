@@ -50,9 +50,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.label_key = "frequency"  # repetitions per second = count / segment duration
   c.data.fps = 10.0  # frame rate of the prepared clips, Hz
   c.data.read_threads = 2  # grain reader threads on each host
-  # Share of the training split used, pretraining and readouts alike (data efficiency): the
-  # first clips of one permutation drawn by `seed`, so smaller shares are nested in larger.
-  c.data.train_fraction = 1.0
+  common.training_share(c.data)
   c.data.builder = ml_collections.ConfigDict()
   c.data.builder.image_size = 112  # frames resized to this square (RepNet: 112)
   c.data.builder.num_frames = 64  # T, frames per example, centred on the segment (RepNet: 64)

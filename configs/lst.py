@@ -52,9 +52,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.label_key = "temperature"  # the tile's mean over the next target_hours, file units
   c.data.fps = 1.0  # maps per hour: frequencies are in cycles per hour (a day: 1/24)
   c.data.read_threads = 2  # grain reader threads on each host
-  # Share of the training split used, pretraining and readouts alike (data efficiency): the
-  # first clips of one permutation drawn by `seed`, so smaller shares are nested in larger.
-  c.data.train_fraction = 1.0
+  common.training_share(c.data)
   c.data.builder = ml_collections.ConfigDict()
   c.data.builder.variable = "skt"  # temperature variable in the files (ERA5 skin temperature)
   # Coordinate names; None → found from what the file declares (axis, standard_name, units).

@@ -58,9 +58,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.label_key = "frequency"  # the regression target among the dataset's features
   c.data.fps = 30.0  # frame rate of the clips, Hz
   c.data.read_threads = 2  # grain reader threads on each host
-  # Share of the training split used, pretraining and readouts alike (data efficiency): the
-  # first clips of one permutation drawn by `seed`, so smaller shares are nested in larger.
-  c.data.train_fraction = 1.0
+  common.training_share(c.data)
   c.data.builder = ml_collections.ConfigDict()
   c.data.builder.digits = "sklearn"  # "sklearn" (bundled 8×8 digits) or "mnist" (manual_dir)
   c.data.builder.num_train = 1000  # training videos

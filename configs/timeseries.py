@@ -58,9 +58,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.label_key = placeholder(str)
   c.data.fps = 25.0  # samples per second of the windows, Hz (every recording is resampled)
   c.data.read_threads = 2  # grain reader threads on each host
-  # Share of the training split used, pretraining and readouts alike (data efficiency): the
-  # first clips of one permutation drawn by `seed`, so smaller shares are nested in larger.
-  c.data.train_fraction = 1.0
+  common.training_share(c.data)
   c.data.builder = ml_collections.ConfigDict()
   c.data.builder.sample_rate = c.data.get_ref("fps")  # recordings resampled to this rate
   c.data.builder.columns = ()  # channel columns; () → every numeric one but time and labels

@@ -66,9 +66,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.label_key = placeholder(str)
   c.data.fps = 15.0  # frame rate of the clips, Hz (every video is resampled to it)
   c.data.read_threads = 2  # grain reader threads on each host
-  # Share of the training split used, pretraining and readouts alike (data efficiency): the
-  # first clips of one permutation drawn by `seed`, so smaller shares are nested in larger.
-  c.data.train_fraction = 1.0
+  common.training_share(c.data)
   c.data.builder = ml_collections.ConfigDict()
   c.data.builder.fps = c.data.get_ref("fps")  # frames resampled to this rate by timestamps
   # Frame rate of videos that declare none (raw streams): > 0 replaces every video's declared

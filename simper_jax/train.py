@@ -202,6 +202,9 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     fail("eval.classic_methods", "the classic rPPG methods read heart rate from face video: "
          "they need eval.protocol='heart_rate'.")
   uncertainty.check_config(config.eval, fail)
+  if config.data.get("subset") and config.data.get("train_fraction", 1.0) < 1:
+    fail("data.subset", "a subset file names clips of the whole training split; it cannot be "
+                        "combined with data.train_fraction < 1.")
   for fraction in config.eval.get("finetune_fractions", ()):
     if not 0 < fraction <= 1:
       fail("eval.finetune_fractions", "expected fractions of the labels in (0, 1].")
@@ -441,18 +444,27 @@ def _train(config, workdir, devices):
 
   builder = pipeline.get_builder(config.data, log=log)
   check_feature_keys(config, builder)
-  checkpoint.write_workdir_config(workdir, config)
-  log(f"Workdir: {workdir}")
   data_fraction = config.data.get("train_fraction", 1.0)
   sources = pipeline.with_train_fraction(builder.as_data_source(), data_fraction, config.seed)
-  method_fraction = methods.train_fraction(config)  # the supervised reference's label_fraction
   train_source = sources["train"]
+  if config.data.get("subset"):
+    # Pretraining reads the clips a subset file keeps (simper_jax.select); the readouts are
+    # still fitted on the whole training split. Checked before config.json is written: a
+    # wrong file must not leave a workdir that refuses the corrected command.
+    train_source = pipeline.subset_source(train_source, config.data.subset, builder)
+  subset_share = len(train_source) / len(sources["train"])
+  checkpoint.write_workdir_config(workdir, config)
+  log(f"Workdir: {workdir}")
+  if config.data.get("subset"):
+    log(f"Subset {config.data.subset}: {len(train_source)} of the {len(sources['train'])} "
+        f"training clips.")
+  method_fraction = methods.train_fraction(config)  # the supervised reference's label_fraction
   if methods.needs_labels(config) and getattr(builder, "PARTLY_LABELLED", False):
     # A user's folder may label some clips only: a method that trains on labels reads those.
     train_source = pipeline.labelled(train_source, config.data.label_key, log)
   if method_fraction < 1:
     train_source = pipeline.Subset.of_fraction(train_source, method_fraction, config.seed)
-  fraction = data_fraction * method_fraction
+  fraction = data_fraction * method_fraction * subset_share
   data_iterator = pipeline.train_iterator(
       train_source, global_batch_size=config.batch_size, seed=config.seed,
       label_key=config.data.label_key, read_threads=config.data.read_threads)

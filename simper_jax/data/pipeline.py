@@ -260,6 +260,65 @@ def with_train_fraction(sources: dict, fraction: float, seed: int) -> dict:
   return {**sources, "train": Subset.of_fraction(sources["train"], fraction, seed)}
 
 
+def data_config_of_run(config: dict):
+  """A run's config.json `data` block as the ConfigDict `get_builder` takes: JSON turned the
+  configs' tuples into lists, and a builder config's name is a digest of its values' repr,
+  so they become tuples again (else the run's prepared data would not be found)."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  as_tuples = lambda v: (tuple(as_tuples(x) for x in v) if isinstance(v, list) else
+                         {k: as_tuples(x) for k, x in v.items()} if isinstance(v, dict) else v)
+  return ml_collections.ConfigDict(as_tuples(config["data"]))
+
+
+FINGERPRINT_CLIPS = 16  # evenly spaced training clips whose bytes identify a prepared split
+
+
+def subset_identity(builder, source) -> dict:
+  """What a subset file (`simper_jax.select`) is made for: {'dataset', 'prepared' (the
+  builder config's name), 'version', 'train_clips', 'fingerprint' (a digest of the count and
+  the bytes of FINGERPRINT_CLIPS evenly spaced clips)}."""
+  import hashlib  # pylint: disable=g-import-not-at-top
+  digest = hashlib.sha256(str(len(source)).encode())
+  for i in np.unique(np.linspace(0, len(source) - 1, FINGERPRINT_CLIPS).astype(int)):
+    digest.update(np.ascontiguousarray(source[int(i)]["video"]).tobytes())
+  config = getattr(builder, "builder_config", None)
+  return {"dataset": builder.name, "prepared": config.name if config else "",
+          "version": str(builder.version), "train_clips": len(source),
+          "fingerprint": digest.hexdigest()[:16]}
+
+
+def subset_source(source, path: str, builder) -> "Subset":
+  """The training clips a subset file (`data.subset`, written by `simper_jax.select`) keeps.
+
+  Raises:
+    ConfigError naming data.subset: no such file, not a subset file, or made for other
+    prepared data (each field that differs said), or indices outside the split.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  try:
+    with open(path) as f:
+      subset = json.load(f)
+    indices = subset["indices"]
+  except FileNotFoundError:
+    raise errors.ConfigError(f"data.subset={path}: no such file (write one with python -m "
+                             f"simper_jax.select).") from None
+  except (ValueError, KeyError, TypeError) as e:
+    raise errors.ConfigError(f"data.subset={path}: not a subset file of simper_jax.select "
+                             f"({type(e).__name__}: {e}).") from None
+  identity = subset_identity(builder, source)
+  differ = [f"{key} {subset.get(key)!r} (this run's: {value!r})"
+            for key, value in identity.items() if subset.get(key) != value]
+  if differ:
+    raise errors.ConfigError(f"data.subset={path} was made for other prepared data: "
+                             f"{'; '.join(differ)}. Select again with this run's data.")
+  indices = np.asarray(indices, int)
+  if len(indices) == 0 or indices.min() < 0 or indices.max() >= len(source) or len(
+      np.unique(indices)) != len(indices):
+    raise errors.ConfigError(f"data.subset={path}: expected distinct indices in [0, "
+                             f"{len(source)}) of the training split.")
+  return Subset(source, np.sort(indices))
+
+
 def labelled(source, label_key: str, log=None):
   """The examples of `source` whose `label_key` is a number (not NaN), in order; `source`
   itself when all are. Reads every example once."""
