@@ -405,8 +405,16 @@ def run_each(root: str, paths: list[str], *, output: str | None, predict_one, pr
   return rows, (out_dir if folder else None)
 
 
+def describe_calibration(reader) -> None:
+  """Prints where the reader's intervals come from, once, before the first input."""
+  calibration = reader.calibration
+  if calibration is not None and reader.readout in calibration.readouts:
+    print(calibration.describe(reader.readout), flush=True)
+
+
 def run(video: str, reader, *, output: str | None, **options) -> tuple[list[dict], int]:
   """Every video of --video; (summary rows, exit status: 0, or 2 if a video failed)."""
+  describe_calibration(reader)
   rows, folder_out = run_each(
       video, video_paths(video), output=output, print_one=print_video, key="video",
       predict_one=lambda path, out_dir: predict_video(path, reader, out_dir=out_dir, **options))

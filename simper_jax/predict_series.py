@@ -183,6 +183,7 @@ def run(series: str, reader, *, output: str | None, window_seconds: float,
   """Every recording of --series; (summary rows, exit status: 0, or 2 if one failed)."""
   # predict's loop and summary (the module is imported by then: it is the command).
   from simper_jax import predict  # pylint: disable=g-import-not-at-top
+  predict.describe_calibration(reader)
   rows, folder_out = predict.run_each(
       series, series_paths(series), output=output, print_one=print_recording,
       key="recording", predict_one=lambda path, out_dir: predict_recording(

@@ -520,6 +520,15 @@ class RunCalibration:
     path = os.path.join(workdir, UNCERTAINTY_FILE)
     return cls(path) if os.path.exists(path) else None
 
+  def describe(self, readout: str) -> str:
+    """A line saying where `readout`'s intervals come from, and when they are thin evidence."""
+    count = len(self.readouts[readout][0])
+    return (f"Intervals at {self.coverage:g} from the run's {readout} readout, calibrated on "
+            f"{count} held-out training clips ({self.path})"
+            + (f"; so few that their coverage on new recordings is uncertain, and windows "
+               f"unlike those clips (another length, another camera) are not covered by the "
+               f"guarantee." if count < 50 else "."))
+
   def interval(self, readout: str, pred: np.ndarray,
                confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """[low], [high] around predictions of `readout` (a readout the run calibrated, e.g. 'fft')

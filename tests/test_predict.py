@@ -256,7 +256,8 @@ def test_a_frame_rate_the_backend_does_not_know_needs_fps(tmp_path, twelve_secon
 
 
 @pytest.mark.slow  # reads the shared tiny SCAMPS run, a whole run to prepare
-def test_the_encoder_of_a_trained_run_reads_the_video(tmp_path, twelve_seconds, tiny_scamps_run):
+def test_the_encoder_of_a_trained_run_reads_the_video(tmp_path, twelve_seconds, tiny_scamps_run,
+                                                      capsys):
   """A tiny SCAMPS run (3 steps: its rates are not the point), then predict with its encoder:
   clips of the run's 60 frames at 12², windows from the concatenated feature signal."""
   workdir = tiny_scamps_run.workdir
@@ -271,6 +272,8 @@ def test_the_encoder_of_a_trained_run_reads_the_video(tmp_path, twelve_seconds, 
   assert os.path.exists(tmp_path / "out" / "face.heart_rate.png")
   # The run's calibration (uncertainty.npz): an interval and an OOD flag per window.
   assert reader.calibration is not None
+  assert capsys.readouterr().out.startswith("Intervals at 0.9 from the run's fft_clip readout, "
+                                            "calibrated on ")
   assert np.all(result["low"] <= result["bpm"]) and np.all(result["bpm"] <= result["high"])
   np.testing.assert_allclose((result["low"] + result["high"]) / 2, result["bpm"])  # around it
   assert result["ood"].dtype == bool and len(result["ood_score"]) == 5
