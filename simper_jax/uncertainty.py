@@ -148,8 +148,10 @@ def conformal_intervals(cal_pred: np.ndarray, cal_target: np.ndarray, cal_scale:
 
   The calibration residuals |target − pred| are divided by each example's difficulty scale
   (> 0; larger: less sure), so an interval is narrow where its readout is sure and wide where
-  it is not; crepes computes the finite-sample quantile. Guarantee (exchangeable data):
-  coverage ≥ `coverage` on average over calibration sets.
+  it is not; crepes computes the finite-sample quantile (the ⌈coverage·(n + 1)⌉-th smallest
+  normalized residual; where coverage·(n + 1) is a whole number, crepes' floating point can
+  take the next one: wider, never narrower). Guarantee (exchangeable data): coverage ≥
+  `coverage` on average over calibration sets.
   """
   cal_scale, scale = np.maximum(cal_scale, 1e-12), np.maximum(scale, 1e-12)
   if len(cal_pred) < min_calibration(coverage):
