@@ -9,6 +9,7 @@ import subprocess
 import sys
 import types
 
+from absl import flags
 import numpy as np
 import pytest
 
@@ -154,15 +155,26 @@ def test_pretraining_on_a_subset_reads_only_its_clips(data_dir, tmp_path, monkey
   assert len(set(read)) == len(indices)  # 3 steps of 8 clips read them all
 
 
-@pytest.mark.slow  # a subprocess of the command
-def test_the_select_command_writes_a_subset_and_says_what_is_wrong(tiny_run, tmp_path):
-  def run_select(*args):
-    return subprocess.run([sys.executable, "-m", "simper_jax.select", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+def run_select(capsys, *args) -> subprocess.CompletedProcess:
+  """The command's own parse_flags and main in this process, with fresh flags."""
+  argv = ["select", *args]
+  defined = select.define_flags(parsed := flags.FlagValues())
+  capsys.readouterr()
+  try:
+    select.main(select.parse_flags(argv, parsed), defined)
+    code = 0
+  except SystemExit as stop:
+    code = stop.code
+  out, err = capsys.readouterr()
+  return subprocess.CompletedProcess(argv, code, out, err)
+
+
+def test_the_select_command_writes_a_subset_and_says_what_is_wrong(tiny_run, tmp_path, capsys):
   output = tmp_path / "subset.json"
-  result = run_select(f"--workdir={tiny_run.workdir}", "--fraction=0.5", "--classes=3",
+  result = run_select(capsys, f"--workdir={tiny_run.workdir}", "--fraction=0.5", "--classes=3",
                       "--strategy=periodicity", f"--output={output}")
   assert result.returncode == 0, result.stderr
+  assert f"Train on it with --config.data.subset={output}" in result.stdout
   subset = json.loads(output.read_text())
   assert subset["strategy"] == "periodicity" and subset["selected"] == 8
   assert subset["dataset"] == "rotating_digits" and subset["train_clips"] == 16
@@ -172,9 +184,10 @@ def test_the_select_command_writes_a_subset_and_says_what_is_wrong(tiny_run, tmp
                         ((f"--workdir={tiny_run.workdir}", "--fraction=0", f"--output={output}"),
                          "--fraction=0.0: expected a share of the training clips in (0, 1]"),
                         ((f"--workdir={tmp_path}", "--fraction=0.5", f"--output={output}"),
-                         "no config.json there")):
-    result = run_select(*args)
-    assert result.returncode == 2 and result.stderr.startswith("Error: ")
+                         "no config.json there"),
+                        (("--strategy=best",), "flag --strategy=best: value should be one of")):
+    result = run_select(capsys, *args)
+    assert result.returncode == 2 and result.stderr.startswith("Error: "), result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
