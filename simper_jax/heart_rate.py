@@ -156,7 +156,7 @@ class VideoRates(NamedTuple):
   true: np.ndarray  # [K] bpm, read off the PPG by the same protocol
   units: list  # [K] 'video' or 'video#window'
   snr: np.ndarray  # [K] dB, of the signals around the true rate
-  details: dict  # [K] each: how sure the reading is (`uncertainty.spectral_confidence` × agreement)
+  details: dict  # [K] each: how sure its reading is (spectral confidence × agreement)
 
 
 def per_video_heart_rates(signals: np.ndarray, ppg: np.ndarray, video_ids, clip_index,

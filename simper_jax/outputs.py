@@ -51,9 +51,10 @@ def unseen_bands(seen_bands, low: float, high: float) -> list[tuple[float, float
 
 
 def region_results(predictions: dict, test_labels: np.ndarray, seen_bands) -> dict:
-  """{region: {readout: metrics}} of {readout: (predicted, true, ...)}, for the per-clip readouts: those whose truth is the test
-  clips' labels (a per-video readout, scored against each video's own rate, has no clip to
-  place in a region — even when there are as many videos as clips)."""
+  """{region: {readout: metrics}} of {readout: (predicted, true, ...)}, for the per-clip
+  readouts: those whose truth is the test clips' labels (a per-video readout, scored against
+  each video's own rate, has no clip to place in a region — even when there are as many
+  videos as clips)."""
   regions = label_regions(test_labels, seen_bands)
   per_clip = {name: (np.asarray(pred), np.asarray(true))
               for name, (pred, true, *_) in predictions.items()

@@ -1,13 +1,18 @@
-"""How far to trust a rate: spectral-peak confidence, calibrated intervals, selective risk.
+"""How far to trust a rate: a confidence for each prediction, calibrated intervals, selective
+risk, and out-of-distribution flags (docs/uncertainty.md).
 
-The pieces the readouts, the figures, the report and predict call (docs/readouts.md):
+The pieces the evaluation (run.py), the readouts (evaluate.py), the figures, the report and
+predict call:
 
-  peak_confidence      a spectrum's peak: its share of the in-band power and its prominence
-                       over the strongest peak that is not one of its harmonics
-  calibration_split    which training examples calibrate the intervals (never test ones)
-  conformal_intervals  split-conformal [low, high] at a coverage, each scaled by a difficulty
-  selective_risk       MAE when only the most confident predictions are kept, and the area
-                       under the risk–coverage curve
+  spectral_confidence  a spectrum's peak: its share of the in-band power, discounted by the
+                       strongest rival that is not one of its harmonics (`peak_confidence`);
+                       `spread_confidence` and `window_agreement` for the other readouts
+  calibration_split    which training recordings calibrate the intervals (never test ones)
+  calibrate            normalized split-conformal [low, high] per readout, and their coverage
+  selective_metrics    MAE when only the most confident predictions are kept, and the AURC
+  ood_features, ood_report   how unlike the training clips a clip's feature signal is
+  SHIFTS               test clips made unlike training on purpose (noise, still, flicker)
+  save, RunCalibration what predict needs of a run: workdir/uncertainty.npz
 
 Only training data chooses anything here: the calibration part is carved out of the training
 split (by group, so one recording's windows are not on both sides), and a caller that would
@@ -182,12 +187,16 @@ def selective_risk(abs_errors: np.ndarray, confidence: np.ndarray,
     lower is better, and it equals the MAE when confidence says nothing)}. Ties in confidence
     are broken by order of appearance (a stable sort), so the result does not depend on luck.
   """
-  abs_errors = np.asarray(abs_errors, np.float64)
-  order = np.argsort(-np.asarray(confidence, np.float64), kind="stable")
-  running = np.cumsum(abs_errors[order]) / np.arange(1, len(order) + 1)
-  mae_at = {float(c): float(running[max(1, int(np.ceil(c * len(order) - 1e-9))) - 1])
+  running = _running_mae(abs_errors, confidence)
+  mae_at = {float(c): float(running[max(1, int(np.ceil(c * len(running) - 1e-9))) - 1])
             for c in coverages}
   return {"mae_at": mae_at, "aurc": float(running.mean())}
+
+
+def _running_mae(abs_errors: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+  """[N] the MAE of the k most confident predictions, k = 1..N (ties: first come first)."""
+  order = np.argsort(-np.asarray(confidence, np.float64), kind="stable")
+  return np.cumsum(np.asarray(abs_errors, np.float64)[order]) / np.arange(1, len(order) + 1)
 
 
 def conformal_scale(confidence: np.ndarray) -> np.ndarray:
@@ -214,8 +223,8 @@ def calibrate(calibration: dict, test: dict, coverage: float) -> tuple[dict, dic
     if name not in calibration:
       continue
     cal = calibration[name]
-    low, high = conformal_intervals(cal.pred, cal.true, conformal_scale(cal.details["confidence"]),
-                                    readout.pred, conformal_scale(readout.details["confidence"]),
+    scale = lambda r: conformal_scale(r.details["confidence"])
+    low, high = conformal_intervals(cal.pred, cal.true, scale(cal), readout.pred, scale(readout),
                                     coverage)
     true = np.asarray(readout.true, np.float64)
     intervals[name] = (low, high)
@@ -242,12 +251,10 @@ def selective_metrics(readouts: dict) -> dict:
 def risk_coverage_curve(abs_errors: np.ndarray, confidence: np.ndarray,
                         points: int = 50) -> list[tuple[float, float]]:
   """[(coverage, MAE of the most confident share)] at `points` coverages from 1/points to 1."""
-  abs_errors = np.asarray(abs_errors, np.float64)
-  order = np.argsort(-np.asarray(confidence, np.float64), kind="stable")
-  running = np.cumsum(abs_errors[order]) / np.arange(1, len(order) + 1)
-  kept = np.unique(np.clip(np.ceil(np.linspace(1 / points, 1, points) * len(order)), 1,
-                           len(order)).astype(int))
-  return [(k / len(order), float(running[k - 1])) for k in kept]
+  running = _running_mae(abs_errors, confidence)
+  kept = np.unique(np.clip(np.ceil(np.linspace(1 / points, 1, points) * len(running)), 1,
+                           len(running)).astype(int))
+  return [(k / len(running), float(running[k - 1])) for k in kept]
 
 
 # --- Out-of-distribution inputs ------------------------------------------------------------------
