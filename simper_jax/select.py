@@ -11,9 +11,10 @@ other examples' views resemble, which contrastive learning learns most from. Cla
 known without labels; SAS approximates them with a proxy model. Here the proxy is a short
 SimPer run (`--workdir`), and the latent classes of periodic data are frequencies:
 
-- `--latent=frequency` (default): bins of the proxy's FFT-readout frequency, equal in
-  log-frequency across the run's band (a speed change multiplies a rate, so bins are ratios);
-  `--latent=kmeans`: k-means on the feature spectra. No label is read.
+- `--latent=frequency` (default): bins of the frequency of the proxy's feature signal (its
+  spectral peak, at no harmonic), equal in log-frequency between the 1st and 99th
+  percentiles (a speed change multiplies a rate, so bins are ratios); `--latent=kmeans`:
+  k-means on the feature spectra. No label is read.
 - Similarity: the cosine of two clips' feature spectra (`evaluate.spectrum_features`: the
   normalized power spectrum, phase-free, as the periodic similarity of the method).
 - `--strategy=sas`: within each class, the greedy maximizer of the SAS objective
@@ -52,10 +53,16 @@ LATENTS = ("frequency", "kmeans")
 # ---------------------------------------------------------------------------------------------
 # Latent classes and per-class counts.
 # ---------------------------------------------------------------------------------------------
-def frequency_bins(frequencies: np.ndarray, band: tuple[float, float], classes: int) -> np.ndarray:
+def frequency_bins(frequencies: np.ndarray, classes: int) -> np.ndarray:
   """[N] the bin (0 .. classes − 1) of each frequency among `classes` bins of equal width in
-  log-frequency across `band` (values outside go to the end bins)."""
-  edges = np.geomspace(band[0], band[1], classes + 1)
+  log-frequency between the 1st and 99th percentiles of `frequencies` (the extremes join the
+  end bins): a speed change multiplies a rate, so classes are ratios; the percentiles, not a
+  band, so that no label nor harmonic is needed."""
+  frequencies = np.asarray(frequencies, np.float64)
+  low, high = np.percentile(frequencies, [1, 99])
+  if not high > low > 0:
+    return np.zeros(len(frequencies), int)
+  edges = np.geomspace(low, high, classes + 1)
   return np.clip(np.searchsorted(edges, frequencies, side="right") - 1, 0, classes - 1)
 
 
@@ -179,12 +186,17 @@ def proxy_features(workdir: str, log=print) -> dict:
   signals = evaluate.compute_features(encode, pipeline.eval_batches(
       source, batch_size=batch_size - batch_size % jax.device_count() or jax.device_count(),
       label_key=None))["signals"]
-  frequency, details = evaluate.fft_readout(signals, settings["fps"], settings["band"],
-                                            settings["harmonic"])
+  # The feature signal's own rhythm, read without labels: no harmonic (one chosen on the
+  # training labels would be a label), searched from the band's low edge over every harmonic
+  # the config would try; its peak's sharpness is the periodicity strategy's score.
+  harmonics = config["eval"].get("fft_harmonics") or [1, 2, 3]
+  fps, band = settings["fps"], settings["band"]
+  search = (band[0] * min(harmonics), min(band[1] * max(harmonics), 0.49 * fps))
+  frequency, details = evaluate.fft_readout(signals, fps, search)
   log(f"  done in {time.time() - started:.0f} s.")
   return {"config": config, "source": source, "builder": builder,
           "spectra": evaluate.spectrum_features(signals), "frequency": frequency,
-          "peak_confidence": details["confidence"], "band": tuple(settings["band"])}
+          "peak_confidence": details["confidence"]}
 
 
 def select(workdir: str, *, fraction: float, strategy: str, latent: str, classes: int,
@@ -194,7 +206,7 @@ def select(workdir: str, *, fraction: float, strategy: str, latent: str, classes
   started = time.time()
   proxy = proxy_features(workdir, log=log)
   if latent == "frequency":
-    class_of = frequency_bins(proxy["frequency"], proxy["band"], classes)
+    class_of = frequency_bins(proxy["frequency"], classes)
   else:
     class_of = kmeans_classes(proxy["spectra"], classes, seed)
   indices = choose(strategy, class_of, fraction, features=proxy["spectra"],

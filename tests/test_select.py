@@ -57,10 +57,15 @@ def test_the_greedy_is_the_plain_greedy_and_near_the_best_subset():
 
 
 def test_frequency_bins_are_equal_in_log_frequency():
-  band = (0.5, 8.0)  # four octaves, four bins: one octave each
-  frequencies = np.array([0.4, 0.5, 0.99, 1.0, 1.5, 3.9, 4.0, 7.9, 8.0, 9.0])
-  np.testing.assert_array_equal(select.frequency_bins(frequencies, band, 4),
-                                [0, 0, 0, 1, 1, 2, 3, 3, 3, 3])
+  # Four octaves between the 1st and 99th percentiles: one octave a bin.
+  frequencies = np.r_[np.geomspace(0.5, 8.0, 98), 0.1, 20.0]
+  bins = select.frequency_bins(frequencies, 4)
+  low, high = np.percentile(frequencies, [1, 99])
+  np.testing.assert_array_equal(bins, np.clip(np.floor(
+      4 * np.log(frequencies / low) / np.log(high / low) + 1e-9), 0, 3))
+  assert bins[-2] == 0 and bins[-1] == 3  # the extremes join the end bins
+  assert sorted(np.bincount(bins[:-2])) == [24, 24, 25, 25]  # log-uniform: even bins
+  assert np.all(select.frequency_bins(np.full(5, 2.0), 4) == 0)  # one rate: one class
 
 
 def test_each_latent_class_keeps_its_share_and_the_total_is_the_fraction():
