@@ -24,7 +24,8 @@ its steps, `--proxy-share`) reads every clip; for each strategy and fraction < 1
 `python -m simper_jax.select` writes DIR/subsets/STRATEGY_f.json and one run pretrains on it
 (`--config.data.subset`, DIR/STRATEGY/fraction=f; fewer clips, fewer steps per epoch); one
 run at 100 % (DIR/all/fraction=1) is every strategy's. The readouts are always fitted on the
-whole training split's labels, so the table compares pretraining sets alone. The .json keeps
+whole training split's labels (less its calibration part), so the table compares pretraining
+sets alone. The .json keeps
 the proxy's and each selection's and run's seconds: the proxy's cost is part of the total.
 """
 
@@ -183,8 +184,8 @@ def main_selection(args, extra: Sequence[str]) -> None:
       unit = saved.get("unit", "")
   text = table(tests, args.fractions, unit).replace(
       "against the share of the training split (clips and labels)",
-      "against the share of the training clips pretraining read (the readouts fitted on all "
-      "the labels)").replace("| method |", "| selection |")
+      "against the share of the training clips pretraining read (the readouts fitted on the "
+      "whole training split's labels, less its calibration part)").replace("| method |", "| selection |")
   readouts = [r for r in tests[args.selection[0]][args.fractions[0]] if r != "train_mean"]
   panels = {readout: {strategy: [(f, by_fraction[f][readout]["mae"]) for f in args.fractions
                                  if readout in by_fraction[f]]
