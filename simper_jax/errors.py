@@ -25,3 +25,20 @@ class RunError(RuntimeError):
 class InputError(ValueError):
   """predict: a video or recording that cannot be used, or flags that do not fit together;
   the message names which."""
+
+
+def fail(message: str):
+  """A command-line mistake: one line on stderr ("Error: ..."), exit status 2, no traceback."""
+  import sys  # pylint: disable=g-import-not-at-top
+  print(f"Error: {message}", file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+def parse_flags(argv: list, flag_values) -> list:
+  """absl's parsing for a command whose flags need no checks beyond absl's own: a mistake (an
+  unknown flag, a value not in its list) is `fail`'s one line and exit 2, not absl's exit 1."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  try:
+    return flag_values(argv)
+  except flags.Error as e:
+    fail(f"{e}; see --help.")

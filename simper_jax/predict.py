@@ -484,9 +484,7 @@ def print_summary(rows: list[dict], relative_to: str) -> None:
             f"{row['confidence']:>12.2f}{row['median_window_bpm']:>14.1f}")
 
 
-def fail(message: str):
-  print(f"Error: {message}", file=sys.stderr, flush=True)
-  sys.exit(2)
+fail = errors.fail
 
 
 def main(argv: Sequence[str], defined: dict) -> None:
@@ -559,12 +557,7 @@ def main_series(value: dict) -> None:
 
 
 def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
-  """absl's parsing, a mistake (an unknown flag, a method not in the list) as one line and
-  exit 2 rather than absl's exit 1."""
-  try:
-    return flag_values(argv)
-  except flags.Error as e:
-    fail(f"{e}; see --help.")
+  return errors.parse_flags(argv, flag_values)
 
 
 if __name__ == "__main__":

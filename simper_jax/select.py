@@ -35,7 +35,6 @@ import functools
 import heapq
 import json
 import os
-import sys
 import time
 from typing import Sequence
 
@@ -240,9 +239,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
   }
 
 
-def fail(message: str):
-  print(f"Error: {message}", file=sys.stderr, flush=True)
-  sys.exit(2)
+fail = errors.fail
 
 
 def main(argv: Sequence[str], defined: dict) -> None:
@@ -272,10 +269,7 @@ def main(argv: Sequence[str], defined: dict) -> None:
 
 
 def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
-  try:
-    return flag_values(argv)
-  except flags.Error as e:
-    fail(f"{e}; see --help.")
+  return errors.parse_flags(argv, flag_values)
 
 
 if __name__ == "__main__":
