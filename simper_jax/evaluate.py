@@ -249,19 +249,32 @@ def nearest_neighbours(train_signals: np.ndarray, test_signals: np.ndarray, *, k
   at once (`similarity.get(similarity)`, all pairs in one batched product); a chunk holds about
   `memory` floats of intermediate results (max_xcorr forms [rows, N, 2T] correlations).
   """
-  similarity_fn = similarity_lib.get(similarity, fps=fps)
   train = jnp.asarray(train_signals, jnp.float32)
   k = min(k, train.shape[0])
-  chunk = int(max(1, min(len(test_signals), memory // (2 * train.shape[0] * train.shape[1]))))
-  nearest = jax.jit(lambda rows: jax.lax.top_k(similarity_fn(rows, train), k))
+  # A chunk size that does not depend on the number of test rows: the calibration part and
+  # the test split (and every evaluation against the same training clips) share one
+  # compilation of the cached function below.
+  chunk = int(max(1, min(NN_CHUNK, memory // (2 * train.shape[0] * train.shape[1]))))
+  nearest = _jitted_top_k(similarity, float(fps), k)
   indices, similarities = [], []
   for begin in range(0, len(test_signals), chunk):
     rows = np.asarray(test_signals[begin:begin + chunk], np.float32)
     padded = np.concatenate([rows, np.repeat(rows[-1:], chunk - len(rows), axis=0)])
-    values, found = nearest(padded)  # one shape: one compilation
+    values, found = nearest(padded, train)  # one shape: one compilation
     indices.append(np.asarray(found)[:len(rows)])
     similarities.append(np.asarray(values)[:len(rows)])
   return np.concatenate(indices), np.concatenate(similarities)
+
+
+NN_CHUNK = 256  # test rows per 1-NN similarity product, at most
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted_top_k(similarity: str, fps: float, k: int) -> Callable:
+  """jit((rows [r, T], train [N, T]) -> (similarities, indices) [r, k]) of the k most similar
+  training clips, one per (similarity, fps, k): calls with the same shapes compile once."""
+  similarity_fn = similarity_lib.get(similarity, fps=fps)
+  return jax.jit(lambda rows, train: jax.lax.top_k(similarity_fn(rows, train), k))
 
 
 KNN_SPREAD_K = 5  # neighbours whose labels' spread is the 1-NN readout's uncertainty
