@@ -23,7 +23,6 @@ import io
 import os
 from collections.abc import Sequence
 
-import crepes
 import numpy as np
 
 from simper_jax import errors
@@ -163,6 +162,9 @@ def conformal_intervals(cal_pred: np.ndarray, cal_target: np.ndarray, cal_scale:
     # crepes would warn and return its "maximum size" intervals; no finite interval has the
     # guarantee with so few residuals, so say so plainly.
     return np.full(len(pred), -np.inf), np.full(len(pred), np.inf)
+  # Imported here: crepes brings pandas, scipy.stats and scikit-learn (1 s), which a command
+  # that stops at a mistake on its command line has no use for.
+  import crepes  # pylint: disable=g-import-not-at-top
   regressor = crepes.ConformalRegressor()
   regressor.fit(np.asarray(cal_target, np.float64) - np.asarray(cal_pred, np.float64),
                 sigmas=np.asarray(cal_scale, np.float64))

@@ -126,13 +126,16 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_the_rerun_matches(dat
   train.train(tiny_config(data_dir, num_steps=stopped_at + 2, checkpoint_every=1000),
               str(tmp_path / "one_process"))
 
-  codes, outputs = finish(start_processes(data_dir, tmp_path / "stopped", *flags))
+  # The reruns go three steps past the checkpoint, not to the end: num_steps does not change
+  # the schedules.
+  rerun_flags = (f"--config.num_steps={stopped_at + 3}", "--config.checkpoint_every=1000")
+  codes, outputs = finish(start_processes(data_dir, tmp_path / "stopped", *rerun_flags))
   assert codes == [0, 0], outputs
   assert f"at step {stopped_at} (" in outputs[0]
   np.testing.assert_allclose(losses(tmp_path / "one_process")[-2:],
                              losses(tmp_path / "stopped")[stopped_at:stopped_at + 2], rtol=1e-5)
   # Against a 2-process run never interrupted: same reduction order, so equal to rounding.
-  codes, outputs = finish(start_processes(data_dir, tmp_path / "uninterrupted", *flags))
+  codes, outputs = finish(start_processes(data_dir, tmp_path / "uninterrupted", *rerun_flags))
   assert codes == [0, 0], outputs
   _, resumed = checkpoint.load_encoder(str(tmp_path / "stopped"))
   _, uninterrupted = checkpoint.load_encoder(str(tmp_path / "uninterrupted"))

@@ -118,10 +118,14 @@ def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir
   assert 5 <= stopped_at < steps
   assert checkpoint.make_manager(str(tmp_path / "stopped"), tiny_config(data_dir)).latest_step() \
       == stopped_at
-  rerun = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
+  # Resumed for three more steps, not to the end: num_steps does not change the schedules,
+  # and three steps past the checkpoint show the restored state and data stream.
+  end = stopped_at + 3
+  rerun = subprocess.run([*command, f"--config.num_steps={end}"], cwd=repo, capture_output=True,
+                         text=True, timeout=300)
   assert rerun.returncode == 0 and f"Resumed from {tmp_path / 'stopped'} at step {stopped_at}" \
       in rerun.stdout
-  state, _, _ = train.train(tiny_config(data_dir, num_steps=steps, checkpoint_every=1000),
+  state, _, _ = train.train(tiny_config(data_dir, num_steps=end, checkpoint_every=1000),
                             str(tmp_path / "uninterrupted"))
   _, resumed = checkpoint.load_encoder(str(tmp_path / "stopped"))
   for a, b in zip(jax.tree.leaves(resumed["params"]), jax.tree.leaves(params_of(state)["encoder"])):
