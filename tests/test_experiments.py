@@ -168,16 +168,14 @@ def test_the_view_strength_sweep_gives_one_curve_per_method_and_knob():
 # The data-efficiency command, figures of every run, and the report in a browser.
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def grid_dir(data_dir, tmp_path_factory):
+def grid_dir(tmp_path_factory):
   """launch/data_efficiency.py on the tiny config: SimPer at 100 % and 50 %, with figures."""
   parent = tmp_path_factory.mktemp("grid")
   args = [sys.executable, os.path.join(REPO, "launch", "data_efficiency.py"),
           "--config=configs/rotating_digits.py:tiny", "--methods=simper", "--fractions=1,0.5",
-          f"--workdir={parent}", "--", f"--config.data.data_dir={data_dir}",
+          f"--workdir={parent}", "--", f"--config.data.data_dir={parent / 'tfds'}",
           "--config.num_steps=2", "--config.eval.figures=True"]
-  # The tests' 8 CPU devices (conftest.py's environment): the runs' programs are the other
-  # tiny runs' and come from the compilation cache.
-  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
   result = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   again = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)

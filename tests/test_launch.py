@@ -121,18 +121,15 @@ def test_sweep_field_that_is_not_in_the_config_is_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_two_point_sweep_runs_each_point_in_its_workdir_and_skips_finished_ones(data_dir,
-                                                                                   tmp_path):
+def test_a_two_point_sweep_runs_each_point_in_its_workdir_and_skips_finished_ones(tmp_path):
   path = tmp_path / "tiny_sweep.py"
   path.write_text(f"import sys; sys.path.insert(0, {REPO!r})\n"
                   "from configs.rotating_digits import get_config\n"
                   "def get_sweep(arg):\n"
                   "  return [{'simper.speed_range': r} for r in ((0.5, 2.0), (0.8, 1.5))]\n")
   args = (f"--config={path}:tiny", f"--workdir={tmp_path / 'sweep'}", "--",
-          f"--config.data.data_dir={data_dir}", "--config.num_steps=2")
-  # The tests' 8 CPU devices (the environment conftest.py set): the runs' programs are the
-  # other tiny runs' and come from the compilation cache.
-  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+          f"--config.data.data_dir={tmp_path / 'tfds'}", "--config.num_steps=2")
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
   result = run("sweep.py", *args, env=env)
   assert result.returncode == 0, result.stdout + result.stderr
   workdirs = sorted(d for d in os.listdir(tmp_path / "sweep")
