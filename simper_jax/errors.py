@@ -3,6 +3,8 @@
 The bottom floor: it imports nothing of the package (nor of the libraries), so that every
 module can raise these and main can catch them without loading the rest."""
 
+import sys
+
 
 class DataError(ValueError):
   """A user-supplied file is missing or malformed; the message names it and the expectation."""
@@ -29,7 +31,6 @@ class InputError(ValueError):
 
 def fail(message: str):
   """A command-line mistake: one line on stderr ("Error: ..."), exit status 2, no traceback."""
-  import sys  # pylint: disable=g-import-not-at-top
   print(f"Error: {message}", file=sys.stderr, flush=True)
   sys.exit(2)
 

@@ -55,30 +55,24 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS,
   }
 
 
-def fail(message: str):
-  """The user's mistake: one line on stderr, exit status 2, no traceback."""
-  print(f"Error: {message}", file=sys.stderr, flush=True)
-  sys.exit(2)
-
-
 # ---------------------------------------------------------------------------------------------
 # Command-line mistakes. ml_collections reports them as tracebacks (a misspelt field is a
 # KeyError inside an AttributeError; a config file that does not exist only fails when the
 # config is first read, after the run has started); we find the cause and say it in one line.
 # ---------------------------------------------------------------------------------------------
 def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
-  """absl's flag parsing, with every mistake turned into `fail(one line)`."""
+  """absl's flag parsing, with every mistake turned into `errors.fail(one line)`."""
   try:
     remaining = flag_values(argv)
   except Exception as error:  # pylint: disable=broad-except  (any parse error is the user's)
-    fail(describe_flag_error(error, argv))
+    errors.fail(describe_flag_error(error, argv))
   config = flag_values["config"].value
   if config is None:
-    fail("--config is required, e.g. --config=configs/rotating_digits.py:quick.")
+    errors.fail("--config is required, e.g. --config=configs/rotating_digits.py:quick.")
   try:
     config.get("seed")  # a config file that could not be loaded raises only when read
   except Exception as error:  # pylint: disable=broad-except
-    fail(describe_flag_error(error, argv))
+    errors.fail(describe_flag_error(error, argv))
   return remaining
 
 def describe_flag_error(error: BaseException, argv: list[str]) -> str:
@@ -141,11 +135,11 @@ def initialize_distributed(defined: dict) -> None:
                    for name in ("coordinator_address", "num_processes", "process_id"))
   if any(v is not None for v in explicit):
     if any(v is None for v in explicit):
-      fail("--coordinator_address, --num_processes and --process_id go together; give all "
-           "three (or --multihost on a cluster JAX detects).")
+      errors.fail("--coordinator_address, --num_processes and --process_id go together; give all "
+                  "three (or --multihost on a cluster JAX detects).")
     _, num_processes, process_id = explicit
     if not 0 <= process_id < num_processes:
-      fail(f"--process_id={process_id} must be in [0, --num_processes={num_processes}).")
+      errors.fail(f"--process_id={process_id} must be in [0, --num_processes={num_processes}).")
     jax.distributed.initialize(*explicit)
   elif defined["multihost"].value:
     jax.distributed.initialize()
@@ -160,7 +154,7 @@ def default_workdir(config_flag: flags.Flag) -> str:
 
 def main(argv, defined: dict):
   if len(argv) > 1:
-    fail(f"unexpected arguments {argv[1:]}; flags are --name=value.")
+    errors.fail(f"unexpected arguments {argv[1:]}; flags are --name=value.")
   if not flags.FLAGS["verbosity"].present:
     # Orbax and TFDS log every file operation at INFO; keep the console to our progress lines.
     logging.set_verbosity(logging.WARNING)
@@ -195,7 +189,7 @@ def main(argv, defined: dict):
   except (errors.ConfigError, errors.DataError) as e:
     # A config value or the user's data is wrong: the message says what to fix; a traceback
     # would only bury it.
-    fail(str(e))
+    errors.fail(str(e))
   except errors.RunError as e:
     # A fault the user resolves (the workdir in use, a full disk, a diverging loss). Said in
     # one line, then os._exit: Orbax's save threads may still be failing on the full disk,

@@ -484,30 +484,29 @@ def print_summary(rows: list[dict], relative_to: str) -> None:
             f"{row['confidence']:>12.2f}{row['median_window_bpm']:>14.1f}")
 
 
-fail = errors.fail
 
 
 def main(argv: Sequence[str], defined: dict) -> None:
   logging.set_verbosity(logging.WARNING)  # Orbax logs every restore at INFO
   value = {name: holder.value for name, holder in defined.items()}
   if len(argv) > 1:
-    fail(f"unexpected arguments {list(argv[1:])}; see --help.")
+    errors.fail(f"unexpected arguments {list(argv[1:])}; see --help.")
   if bool(value["video"]) == bool(value["series"]):
-    fail("give exactly one of --video (a video file or a folder of videos) and --series (a "
-         "time-series recording or a folder of them).")
+    errors.fail("give exactly one of --video (a video file or a folder of videos) and --series (a "
+                "time-series recording or a folder of them).")
   if value["series"]:
     main_series(value)
   if (value["workdir"] is None) == (value["method"] is None):
-    fail("give exactly one of --workdir (a trained heart-rate run) and --method (one of "
-         f"{', '.join(rppg_methods.METHODS)}).")
+    errors.fail("give exactly one of --workdir (a trained heart-rate run) and --method (one of "
+                f"{', '.join(rppg_methods.METHODS)}).")
   if value["method"] in SERIES_METHODS:
-    fail(f"--method={value['method']} reads a time series; give it --series, or use one of "
-         f"{', '.join(rppg_methods.METHODS)} for a video.")
+    errors.fail(f"--method={value['method']} reads a time series; give it --series, or use one of "
+                f"{', '.join(rppg_methods.METHODS)} for a video.")
   if not (value["window_seconds"] > 0 and value["step_seconds"] > 0):
-    fail(f"--window_seconds={value['window_seconds']} and --step_seconds="
-         f"{value['step_seconds']}: expected positive durations.")
+    errors.fail(f"--window_seconds={value['window_seconds']} and --step_seconds="
+                f"{value['step_seconds']}: expected positive durations.")
   if not 0 <= value["min_confidence"] < 1:
-    fail(f"--min_confidence={value['min_confidence']}: expected a confidence in [0, 1).")
+    errors.fail(f"--min_confidence={value['min_confidence']}: expected a confidence in [0, 1).")
   try:
     reader = (EncoderReader(value["workdir"]) if value["workdir"]
               else ClassicReader(value["method"], value["image_size"]))
@@ -516,7 +515,7 @@ def main(argv: Sequence[str], defined: dict) -> None:
                     window_seconds=value["window_seconds"],
                     step_seconds=value["step_seconds"], min_confidence=value["min_confidence"])
   except InputError as e:
-    fail(str(e))
+    errors.fail(str(e))
   sys.exit(status)
 
 
@@ -524,22 +523,22 @@ def main_series(value: dict) -> None:
   """--series: the rate of each recording (simper_jax/predict_series.py); exits."""
   from simper_jax import predict_series  # pylint: disable=g-import-not-at-top
   if (value["workdir"] is None) == (value["method"] is None):
-    fail(f"give exactly one of --workdir (a trained time-series run) and --method (one of "
-         f"{', '.join(SERIES_METHODS)}).")
+    errors.fail(f"give exactly one of --workdir (a trained time-series run) and --method (one of "
+                f"{', '.join(SERIES_METHODS)}).")
   if value["method"] is not None and value["method"] not in SERIES_METHODS:
-    fail(f"--method={value['method']} reads a face video's colour; for --series use one of "
-         f"{', '.join(SERIES_METHODS)}.")
+    errors.fail(f"--method={value['method']} reads a face video's colour; for --series use one of "
+                f"{', '.join(SERIES_METHODS)}.")
   try:
     band = tuple(float(x) for x in value["band"])
   except ValueError:
     band = ()
   if len(band) != 2 or not 0 < band[0] < band[1]:
-    fail(f"--band={','.join(value['band'])}: expected low,high in Hz with 0 < low < high.")
+    errors.fail(f"--band={','.join(value['band'])}: expected low,high in Hz with 0 < low < high.")
   if not (value["window_seconds"] > 0 and value["step_seconds"] > 0 and value["harmonic"] > 0
           and value["sample_rate"] > 0):
-    fail("--window_seconds, --step_seconds, --harmonic and --sample_rate must be positive.")
+    errors.fail("--window_seconds, --step_seconds, --harmonic and --sample_rate must be positive.")
   if not 0 <= value["min_confidence"] < 1:
-    fail(f"--min_confidence={value['min_confidence']}: expected a confidence in [0, 1).")
+    errors.fail(f"--min_confidence={value['min_confidence']}: expected a confidence in [0, 1).")
   try:
     reader = (predict_series.EncoderReader(value["workdir"]) if value["workdir"] else
               predict_series.MethodReader(value["method"], band=band,
@@ -552,7 +551,7 @@ def main_series(value: dict) -> None:
                                    step_seconds=value["step_seconds"],
                                    min_confidence=value["min_confidence"])
   except InputError as e:
-    fail(str(e))
+    errors.fail(str(e))
   sys.exit(status)
 
 

@@ -239,27 +239,27 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
   }
 
 
-fail = errors.fail
 
 
 def main(argv: Sequence[str], defined: dict) -> None:
   logging.set_verbosity(logging.WARNING)
   value = {name: holder.value for name, holder in defined.items()}
   if len(argv) > 1:
-    fail(f"unexpected arguments {list(argv[1:])}; see --help.")
+    errors.fail(f"unexpected arguments {list(argv[1:])}; see --help.")
   for name in ("workdir", "fraction", "output"):
     if value[name] is None:
-      fail(f"--{name} is required (python -m simper_jax.select --workdir=PROXY_RUN "
-           f"--fraction=F --output=subset.json).")
+      errors.fail(f"--{name} is required (python -m simper_jax.select --workdir=PROXY_RUN "
+                  f"--fraction=F --output=subset.json).")
   if not 0 < value["fraction"] <= 1:
-    fail(f"--fraction={value['fraction']}: expected a share of the training clips in (0, 1].")
+    errors.fail(f"--fraction={value['fraction']}: expected a share of the training clips in "
+                "(0, 1].")
   if value["classes"] < 1:
-    fail(f"--classes={value['classes']}: expected at least 1.")
+    errors.fail(f"--classes={value['classes']}: expected at least 1.")
   try:
     subset = select(value["workdir"], fraction=value["fraction"], strategy=value["strategy"],
                     latent=value["latent"], classes=value["classes"], seed=value["seed"])
   except (errors.InputError, errors.ConfigError, errors.DataError) as e:
-    fail(str(e))
+    errors.fail(str(e))
   from simper_jax import workdir as run_files  # pylint: disable=g-import-not-at-top
   os.makedirs(os.path.dirname(os.path.abspath(value["output"])), exist_ok=True)
   run_files.write_atomic(value["output"], json.dumps(subset, indent=1))

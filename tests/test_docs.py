@@ -80,7 +80,7 @@ def parse_main_flags(args: list[str]) -> None:
   os.chdir(REPO)
   try:
     main.parse_flags(argv, parsed)
-  except SystemExit as error:  # main.fail: its one line is on stderr
+  except SystemExit as error:  # errors.fail: its one line is on stderr
     raise AssertionError(f"README command `python -m simper_jax.main {' '.join(args)}` does "
                          f"not parse (exit {error.code}; stderr above)") from None
   finally:
