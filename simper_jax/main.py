@@ -152,13 +152,15 @@ def default_workdir(config_flag: flags.Flag) -> str:
   return os.path.join("workdir", "_".join([stem] + [v for v in arg.split(",") if v]))
 
 
-def main(argv, defined: dict):
+def main(argv, defined: dict, flag_values: flags.FlagValues = flags.FLAGS):
+  """The command, its flags parsed into `flag_values` (absl's global ones, or the fresh ones
+  of `define_flags` when a test runs the command in its own process)."""
   if len(argv) > 1:
     errors.fail(f"unexpected arguments {argv[1:]}; flags are --name=value.")
-  if not flags.FLAGS["verbosity"].present:
+  if "verbosity" not in flag_values or not flag_values["verbosity"].present:
     # Orbax and TFDS log every file operation at INFO; keep the console to our progress lines.
     logging.set_verbosity(logging.WARNING)
-  workdir = defined["workdir"].value or default_workdir(flags.FLAGS["config"])
+  workdir = defined["workdir"].value or default_workdir(flag_values["config"])
   # JAX and the training code (3 s of imports) load only now: a mistake on the command line
   # is answered before them, in a fraction of a second.
   from simper_jax import run, train  # pylint: disable=g-import-not-at-top

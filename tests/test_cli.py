@@ -13,6 +13,7 @@ from simper_jax import checkpoint
 from simper_jax import train
 from tiny import copy_of
 from tiny import run_main
+from tiny import run_main_here
 from tiny import signal_at_line
 from tiny import start_main
 from tiny import tiny_config
@@ -65,13 +66,13 @@ def test_command_line_mistakes_are_one_line_and_exit_2(args, expected, tmp_path)
 def test_a_workdir_that_is_a_file_is_refused(tmp_path):
   path = tmp_path / "notes.txt"
   path.write_text("mine")
-  assert_one_line_error(run_main(TINY, f"--workdir={path}"),
+  assert_one_line_error(run_main_here(TINY, f"--workdir={path}"),
                         f"--workdir={path} is a file; expected a directory")
   assert path.read_text() == "mine"
 
 
 def test_eval_without_a_checkpoint_is_refused(tmp_path):
-  result = run_main(TINY, "--mode=eval", f"--workdir={tmp_path / 'empty'}")
+  result = run_main_here(TINY, "--mode=eval", f"--workdir={tmp_path / 'empty'}")
   assert_one_line_error(result, f"--mode=eval: the workdir {tmp_path / 'empty'} holds no "
                                 f"checkpoint")
   assert not (tmp_path / "empty").exists()  # nothing created
@@ -83,7 +84,7 @@ def test_a_truncated_prepared_file_is_named_with_how_to_redo_it(data_dir, tmp_pa
   path, = glob.glob(f"{damaged}/rotating_digits/*/1.0.0/*-train.array_record-*")
   with open(path, "r+b") as f:
     f.truncate(os.path.getsize(path) // 2)
-  result = run_main(TINY, f"--config.data.data_dir={damaged}", f"--workdir={tmp_path / 'run'}")
+  result = run_main_here(TINY, f"--config.data.data_dir={damaged}", f"--workdir={tmp_path / 'run'}")
   assert_one_line_error(result, f"The prepared train file {path} is damaged")
   assert "Delete the folder" in result.stderr and "prepare it anew" in result.stderr
   # Nothing is left in the workdir that would refuse the corrected command as "a different
@@ -94,7 +95,7 @@ def test_a_truncated_prepared_file_is_named_with_how_to_redo_it(data_dir, tmp_pa
 def test_eval_with_another_config_is_refused_and_results_are_untouched(trained, data_dir):
   with open(os.path.join(trained, "results.json"), "rb") as f:
     before = f.read()
-  result = run_main(TINY, "--config.simper.num_speeds=4", f"--config.data.data_dir={data_dir}",
+  result = run_main_here(TINY, "--config.simper.num_speeds=4", f"--config.data.data_dir={data_dir}",
                     "--mode=eval", f"--workdir={trained}")
   assert_one_line_error(result, f"The workdir {trained} holds a run of a different config "
                                 f"(simper.num_speeds: saved 3, now 4)")

@@ -11,7 +11,7 @@ from simper_jax import evaluate
 from simper_jax.data import common
 from simper_jax.data import countix
 from simper_jax.data import synthetic_countix as syn
-from tiny import run_main
+from tiny import run_main_here
 
 SPEC = syn.SyntheticSpec(num_train=3, num_val=1, num_test=2, missing_per_split=1, height=48,
                          width=48)
@@ -221,7 +221,7 @@ def test_command_line_bad_row_and_missing_data_exit_2_without_traceback(manual_d
   cells[-1] = "0"  # line 4: a count of 0
   text[3] = ",".join(cells)
   path.write_text("\n".join(text) + "\n")
-  result = run_main("--config=configs/countix.py", f"--config.data.manual_dir={manual}",
+  result = run_main_here("--config=configs/countix.py", f"--config.data.manual_dir={manual}",
                     f"--config.data.data_dir={tmp_path / 'tfds'}",
                     f"--workdir={tmp_path / 'work'}")
   assert result.returncode == 2, result.stderr

@@ -97,8 +97,8 @@ def test_the_lock_is_the_processs_own_to_take_again_and_leaves_no_empty_workdir(
 @pytest.mark.slow  # two processes of the command line
 def test_the_same_command_twice_one_trains_the_other_is_refused(data_dir, tmp_path):
   workdir = tmp_path / "run"
-  args = (TINY, f"--config.data.data_dir={data_dir}", "--config.num_steps=60",
-          "--config.log_every=10", "--config.checkpoint_every=10", f"--workdir={workdir}")
+  args = (TINY, f"--config.data.data_dir={data_dir}", "--config.num_steps=20",
+          "--config.log_every=5", "--config.checkpoint_every=5", f"--workdir={workdir}")
   first = start_main(*args)
   output = []
   for line in first.stdout:  # the first is training
@@ -119,10 +119,10 @@ def test_the_same_command_twice_one_trains_the_other_is_refused(data_dir, tmp_pa
   assert second.stderr.startswith(f"Error: The workdir {workdir} is in use by another run (pid "
                                   f"{first.pid} on "), second.stderr
   # The first's files are a lone run's: each log point once, its own checkpoints only.
-  assert metrics_steps(workdir) == [10, 20, 30, 40, 50, 60]
-  assert run_files.checkpoint_steps(str(workdir)) == [40, 50, 60]
+  assert metrics_steps(workdir) == [5, 10, 15, 20]
+  assert run_files.checkpoint_steps(str(workdir)) == [10, 15, 20]
   with open(workdir / "results.json") as f:
-    assert json.load(f)["step"] == 60
+    assert json.load(f)["step"] == 20
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import xarray as xr
 
 from simper_jax.data import common
 from simper_jax.data import lst
-from tiny import run_main
+from tiny import run_main_here
 
 DAYS, NY, NX = 6, 8, 12
 T0 = np.datetime64("2021-01-01T00:00")
@@ -184,7 +184,7 @@ def test_absent_hours_become_missing_values(tmp_path):
     ("configs/countix.py", "Error: Countix not found: the directory {} does not exist."),
 ])
 def test_plain_configs_without_data_exit_2_and_say_where_they_looked(tmp_path, config, message):
-  result = run_main(f"--config={config}", f"--config.data.data_dir={tmp_path / 'tfds'}",
+  result = run_main_here(f"--config={config}", f"--config.data.data_dir={tmp_path / 'tfds'}",
                     f"--config.data.manual_dir={tmp_path / 'nothing'}",
                     f"--workdir={tmp_path / 'work'}")
   assert result.returncode == 2 and "Traceback" not in result.stderr

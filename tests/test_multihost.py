@@ -49,6 +49,12 @@ def finish(processes, timeout=300):
   return [p.returncode for p in processes], outputs
 
 
+# Evaluation without the held-out calibration part and the shifted test sets (2-3 s a run),
+# for the tests that compare training; test_two_processes_prepare_evaluate_and_fine_tune_like_one
+# evaluates with both.
+PLAIN_EVALUATION = ("--config.eval.calibration_fraction=0.0", "--config.eval.ood_shifts=()")
+
+
 def losses(workdir):
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     return [json.loads(line)["train/loss"] for line in f]
@@ -76,7 +82,8 @@ def assert_same_params(a, b, steps, learning_rate=1e-3):
 
 def test_two_processes_match_one_process_of_eight_devices(data_dir, tmp_path):
   state, _, _ = train.train(tiny_config(data_dir, num_steps=3), str(tmp_path / "one"))
-  codes, outputs = finish(start_processes(data_dir, tmp_path / "two", "--config.num_steps=3"))
+  codes, outputs = finish(start_processes(data_dir, tmp_path / "two", "--config.num_steps=3",
+                                          *PLAIN_EVALUATION))
   assert codes == [0, 0], outputs
   assert "8 cpu device(s) in 2 process(es)" in outputs[0]
   # Only process 0 prints progress and results.
@@ -127,8 +134,10 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_the_rerun_matches(dat
               str(tmp_path / "one_process"))
 
   # The reruns go three steps past the checkpoint, not to the end: num_steps does not change
-  # the schedules.
-  rerun_flags = (f"--config.num_steps={stopped_at + 3}", "--config.checkpoint_every=1000")
+  # the schedules. What is compared is parameters and losses: the evaluation is the plain
+  # one, without calibration and shifted sets (the SCAMPS test below evaluates them).
+  rerun_flags = (f"--config.num_steps={stopped_at + 3}", "--config.checkpoint_every=1000",
+                 *PLAIN_EVALUATION)
   codes, outputs = finish(start_processes(data_dir, tmp_path / "stopped", *rerun_flags))
   assert codes == [0, 0], outputs
   assert f"at step {stopped_at} (" in outputs[0]

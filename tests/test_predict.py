@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 
-from absl import flags
 import cv2
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from simper_jax import predict
 from simper_jax.data import synthetic_rppg
 from tiny import REPO
+from tiny import run_command_here
 
 FPS = 30.0
 BPM = 72.0
@@ -164,21 +164,6 @@ def run_cli(*args):
                         capture_output=True, text=True, timeout=300)
 
 
-def run_cli_here(capsys, *args) -> subprocess.CompletedProcess:
-  """The command's own parse_flags and main in this process, with fresh flags (a process
-  costs 2 s of imports; `run_cli` checks that the command wires them the same way)."""
-  argv = ["predict", *args]
-  defined = predict.define_flags(parsed := flags.FlagValues())
-  capsys.readouterr()
-  try:
-    predict.main(predict.parse_flags(argv, parsed), defined)
-    code = 0
-  except SystemExit as stop:
-    code = stop.code
-  out, err = capsys.readouterr()
-  return subprocess.CompletedProcess(argv, code, out, err)
-
-
 def assert_one_line_error(result, *fragments):
   assert result.returncode == 2, result.stdout + result.stderr
   assert "Traceback" not in result.stderr, result.stderr
@@ -188,7 +173,7 @@ def assert_one_line_error(result, *fragments):
     assert fragment in errors[0], errors[0]
 
 
-def test_each_input_mistake_is_one_line_and_exit_2(tmp_path, twelve_seconds, capsys):
+def test_each_input_mistake_is_one_line_and_exit_2(tmp_path, twelve_seconds):
   junk = tmp_path / "junk.mp4"
   junk.write_bytes(b"not a video " * 500)
   # The command itself, for a mistake in the data and one in the flags; the others through
@@ -196,7 +181,7 @@ def test_each_input_mistake_is_one_line_and_exit_2(tmp_path, twelve_seconds, cap
   assert_one_line_error(run_cli(f"--video={junk}", "--method=pos"),
                         f"{junk}: OpenCV cannot decode it as a video")
   assert_one_line_error(run_cli(f"--video={junk}", "--metod=pos"), "Unknown command line flag")
-  run = functools.partial(run_cli_here, capsys)
+  run = functools.partial(run_command_here, predict)
   assert_one_line_error(run(f"--video={junk}", "--method=pos"),
                         f"{junk}: OpenCV cannot decode it as a video")
   # No face: a moving texture. The frames searched are named.

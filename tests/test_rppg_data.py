@@ -3,8 +3,6 @@
 import glob
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from simper_jax.data import scamps
 from simper_jax.data import synthetic_rppg as syn
 from simper_jax.data import ubfc_rppg
 from simper_jax.data import video as video_io
+from tiny import run_main_here
 
 BUILDERS = {"scamps": scamps.Scamps, "ubfc_rppg": ubfc_rppg.UbfcRppg, "pure": pure.Pure}
 SPEC = syn.SyntheticSpec(num_videos=5, num_frames=240, height=60, width=80)
@@ -176,11 +175,8 @@ def test_video_shorter_than_a_clip_is_fatal_or_a_logged_skip(tmp_path, capsys):
 
 @pytest.mark.slow  # processes of the command line
 def test_main_without_data_names_the_directory_and_exits_nonzero(tmp_path):
-  result = subprocess.run(
-      [sys.executable, "-m", "simper_jax.main", "--config=configs/scamps.py",
-       f"--config.data.data_dir={tmp_path}", f"--workdir={tmp_path / 'work'}"],
-      capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
-      timeout=300)
+  result = run_main_here("--config=configs/scamps.py", f"--config.data.data_dir={tmp_path}",
+                         f"--workdir={tmp_path / 'work'}")
   assert result.returncode == 2
   expected_dir = os.path.join(str(tmp_path), "downloads", "manual", "scamps")
   assert f"SCAMPS not found: the directory {expected_dir} does not exist" in result.stderr

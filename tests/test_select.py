@@ -5,11 +5,9 @@ that reads only a subset's clips."""
 import itertools
 import json
 import os
-import subprocess
 import sys
 import types
 
-from absl import flags
 import numpy as np
 import pytest
 
@@ -18,6 +16,7 @@ from simper_jax import select
 from simper_jax import train
 from simper_jax.data import pipeline
 from tiny import REPO
+from tiny import run_command_here
 from tiny import tiny_config
 
 
@@ -160,23 +159,9 @@ def test_pretraining_on_a_subset_reads_only_its_clips(data_dir, tmp_path, monkey
   assert len(set(read)) == len(indices)  # 3 steps of 8 clips read them all
 
 
-def run_select(capsys, *args) -> subprocess.CompletedProcess:
-  """The command's own parse_flags and main in this process, with fresh flags."""
-  argv = ["select", *args]
-  defined = select.define_flags(parsed := flags.FlagValues())
-  capsys.readouterr()
-  try:
-    select.main(select.parse_flags(argv, parsed), defined)
-    code = 0
-  except SystemExit as stop:
-    code = stop.code
-  out, err = capsys.readouterr()
-  return subprocess.CompletedProcess(argv, code, out, err)
-
-
-def test_the_select_command_writes_a_subset_and_says_what_is_wrong(tiny_run, tmp_path, capsys):
+def test_the_select_command_writes_a_subset_and_says_what_is_wrong(tiny_run, tmp_path):
   output = tmp_path / "subset.json"
-  result = run_select(capsys, f"--workdir={tiny_run.workdir}", "--fraction=0.5", "--classes=3",
+  result = run_command_here(select, f"--workdir={tiny_run.workdir}", "--fraction=0.5", "--classes=3",
                       "--strategy=periodicity", f"--output={output}")
   assert result.returncode == 0, result.stderr
   assert f"Train on it with --config.data.subset={output}" in result.stdout
@@ -191,7 +176,7 @@ def test_the_select_command_writes_a_subset_and_says_what_is_wrong(tiny_run, tmp
                         ((f"--workdir={tmp_path}", "--fraction=0.5", f"--output={output}"),
                          "no config.json there"),
                         (("--strategy=best",), "flag --strategy=best: value should be one of")):
-    result = run_select(capsys, *args)
+    result = run_command_here(select, *args)
     assert result.returncode == 2 and result.stderr.startswith("Error: "), result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
 

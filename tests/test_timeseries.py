@@ -9,8 +9,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -23,10 +21,12 @@ from simper_jax import augment
 from simper_jax import errors
 from simper_jax import evaluate
 from simper_jax import models
+from simper_jax import predict as predict_command
 from simper_jax.data import pipeline
 from simper_jax.data import synthetic_timeseries as syn
 from simper_jax.data import timeseries as ts
-from tiny import REPO
+from tiny import run_command_here
+from tiny import run_main_here
 
 SPEC = syn.SyntheticSpec(num_recordings=8, seconds=30.0)
 
@@ -348,11 +348,9 @@ def test_no_time_column_and_no_rate_is_named(tmp_path):
 
 
 def test_the_command_line_names_a_missing_folder_and_exits_2(tmp_path):
-  result = subprocess.run(
-      [sys.executable, "-m", "simper_jax.main", "--config=configs/timeseries.py",
-       f"--config.data.manual_dir={tmp_path}/nothing", f"--config.data.data_dir={tmp_path}/d",
-       f"--workdir={tmp_path}/w"],
-      cwd=REPO, capture_output=True, text=True, timeout=300)
+  result = run_main_here("--config=configs/timeseries.py",
+                         f"--config.data.manual_dir={tmp_path}/nothing",
+                         f"--config.data.data_dir={tmp_path}/d", f"--workdir={tmp_path}/w")
   assert result.returncode == 2, result.stderr
   assert "Traceback" not in result.stderr and "does not exist" in result.stderr
 
@@ -410,8 +408,9 @@ def test_the_input_baselines_read_the_inputs_rhythm():
 
 # --- predict --series --------------------------------------------------------------------------
 def predict(*args):
-  return subprocess.run([sys.executable, "-m", "simper_jax.predict", *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=300)
+  """`python -m simper_jax.predict ARGS`, run in this process (test_predict.py starts the
+  command itself)."""
+  return run_command_here(predict_command, *args)
 
 
 def test_predict_reads_a_recordings_rate_per_window_and_over_a_folder(tmp_path):
@@ -449,10 +448,8 @@ def test_predict_series_mistakes_are_one_line(tmp_path, args, message):
 
 @pytest.mark.slow  # a whole run: train, evaluate, write results; then predict with it
 def test_a_tiny_run_reports_the_input_baselines_and_predict_reads_its_encoder(tmp_path):
-  run = subprocess.run(
-      [sys.executable, "-m", "simper_jax.main", "--config=configs/timeseries.py:tiny",
-       f"--config.data.data_dir={tmp_path}/d", f"--workdir={tmp_path}/w"],
-      cwd=REPO, capture_output=True, text=True, timeout=600)
+  run = run_main_here("--config=configs/timeseries.py:tiny",
+                      f"--config.data.data_dir={tmp_path}/d", f"--workdir={tmp_path}/w")
   assert run.returncode == 0, run.stderr[-2000:]
   with open(tmp_path / "w" / "results.json") as f:
     test = json.load(f)["test"]

@@ -9,6 +9,7 @@ import pytest
 
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import run_main_here
 from tiny import signal_at_line
 from tiny import tiny_config
 
@@ -105,12 +106,12 @@ def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   steps = 100  # with log_every=1, over 90 steps of slack for the signal to land before the end
-  command = [sys.executable, "-m", "simper_jax.main", "--config=configs/rotating_digits.py:tiny",
-             f"--config.data.data_dir={data_dir}", f"--config.num_steps={steps}",
-             "--config.checkpoint_every=1000", f"--workdir={tmp_path / 'stopped'}"]
+  args = ["--config=configs/rotating_digits.py:tiny", f"--config.data.data_dir={data_dir}",
+          "--config.checkpoint_every=1000", f"--workdir={tmp_path / 'stopped'}"]
   repo = os.path.dirname(os.path.dirname(__file__))
-  process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+  process = subprocess.Popen(
+      [sys.executable, "-m", "simper_jax.main", *args, f"--config.num_steps={steps}"], cwd=repo,
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   output = signal_at_line(process, "step      5/", signal.SIGTERM)  # once training has started
   assert process.wait(timeout=300) == 143, "".join(output)
   message = next(line for line in output if line.startswith("SIGTERM received"))
@@ -119,12 +120,14 @@ def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir
   assert checkpoint.make_manager(str(tmp_path / "stopped"), tiny_config(data_dir)).latest_step() \
       == stopped_at
   # Resumed for three more steps, not to the end: num_steps does not change the schedules,
-  # and three steps past the checkpoint show the restored state and data stream.
+  # and three steps past the checkpoint show the restored state and data stream. The rerun
+  # is the command's parse_flags and main in this process; its evaluation is the plain one
+  # (eval settings may differ between a run and its resumption).
   end = stopped_at + 3
-  rerun = subprocess.run([*command, f"--config.num_steps={end}"], cwd=repo, capture_output=True,
-                         text=True, timeout=300)
+  rerun = run_main_here(*args, f"--config.num_steps={end}",
+                        "--config.eval.calibration_fraction=0.0", "--config.eval.ood_shifts=()")
   assert rerun.returncode == 0 and f"Resumed from {tmp_path / 'stopped'} at step {stopped_at}" \
-      in rerun.stdout
+      in rerun.stdout, rerun.stderr
   state, _, _ = train.train(tiny_config(data_dir, num_steps=end, checkpoint_every=1000),
                             str(tmp_path / "uninterrupted"))
   _, resumed = checkpoint.load_encoder(str(tmp_path / "stopped"))
@@ -133,14 +136,8 @@ def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir
 
 
 def test_a_bad_config_value_is_a_message_not_a_traceback(tmp_path):
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  repo = os.path.dirname(os.path.dirname(__file__))
-  result = subprocess.run(
-      [sys.executable, "-m", "simper_jax.main", "--config=configs/rotating_digits.py:tiny",
-       "--config.mesh=(('data', 3),)", f"--workdir={tmp_path / 'run'}"],
-      cwd=repo, capture_output=True, text=True, timeout=300,
-      env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
+  result = run_main_here("--config=configs/rotating_digits.py:tiny",
+                         "--config.mesh=(('data', 3),)", f"--workdir={tmp_path / 'run'}")
   assert result.returncode == 2
   assert ("Error: config.mesh=(('data', 3),): the axis sizes multiply to 3, which does not "
           "divide the 8 devices.") in result.stderr

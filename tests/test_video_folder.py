@@ -9,8 +9,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -24,7 +22,7 @@ from simper_jax.data import pipeline
 from simper_jax.data import synthetic_video_folder as syn
 from simper_jax.data import video as video_io
 from simper_jax.data import video_folder as vf
-from tiny import REPO
+from tiny import run_main_here
 
 SPEC = syn.SyntheticSpec(num_videos=8, seconds=8.0, height=32, width=40)
 
@@ -503,11 +501,9 @@ def test_group_by_naming_no_column_is_named(written, tmp_path):
 
 
 def test_the_command_line_names_a_missing_folder_and_exits_2(tmp_path):
-  result = subprocess.run([sys.executable, "-m", "simper_jax.main", "--config=configs/videos.py",
-                           f"--config.data.manual_dir={tmp_path / 'nowhere'}",
-                           f"--config.data.data_dir={tmp_path / 'tfds'}",
-                           f"--workdir={tmp_path / 'run'}"], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+  result = run_main_here("--config=configs/videos.py",
+                         f"--config.data.manual_dir={tmp_path / 'nowhere'}",
+                         f"--config.data.data_dir={tmp_path / 'tfds'}", f"--workdir={tmp_path / 'run'}")
   assert result.returncode == 2, result.stderr
   lines = [line for line in result.stderr.splitlines() if line.strip()]
   assert lines[0] == (f"Error: Video folder not found: the directory {tmp_path / 'nowhere'} "
