@@ -104,9 +104,9 @@ def test_eval_with_another_config_is_refused_and_results_are_untouched(trained, 
   assert not os.path.exists(os.path.join(trained, "results.previous.json"))
 
 
-@pytest.mark.slow  # a --mode=eval process
+@pytest.mark.slow  # a whole --mode=eval
 def test_eval_with_its_own_config_says_which_results_it_replaces(trained, data_dir):
-  result = run_main(TINY, f"--config.data.data_dir={data_dir}", "--mode=eval",
+  result = run_main_here(TINY, f"--config.data.data_dir={data_dir}", "--mode=eval",
                     f"--workdir={trained}")
   assert result.returncode == 0, result.stderr
   assert "It replaces the results of step 4, kept as" in result.stdout
@@ -128,9 +128,11 @@ def test_first_ctrl_c_saves_the_step_reached_and_exits_130(data_dir, tmp_path):
   stopped_at = int(message.split("at step ")[1].split("/")[0])
   assert 5 <= stopped_at < 100000
   assert checkpoint.latest_step(str(workdir)) == stopped_at
-  # The rerun resumes there (a short run: num_steps may change on resume).
-  rerun = run_main(*args[:-3], f"--config.num_steps={stopped_at + 2}",
-                   "--config.checkpoint_every=100000", f"--workdir={workdir}")
+  # The rerun resumes there (a short run: num_steps may change on resume; in this process,
+  # evaluated without calibration and shifted sets).
+  rerun = run_main_here(*args[:-3], f"--config.num_steps={stopped_at + 2}",
+                        "--config.checkpoint_every=100000", f"--workdir={workdir}",
+                        "--config.eval.calibration_fraction=0.0", "--config.eval.ood_shifts=()")
   assert rerun.returncode == 0, rerun.stderr
   assert f"Resumed from {workdir} at step {stopped_at}" in rerun.stdout
 

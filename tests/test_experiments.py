@@ -17,9 +17,10 @@ from simper_jax import run
 from simper_jax import train
 from simper_jax.data import pipeline
 from simper_jax.data import rotating_digits as rd
-from tiny import REPO, tiny_config
+from tiny import REPO, in_process, tiny_config
 
 sys.path.insert(0, os.path.join(REPO, "launch"))
+import data_efficiency  # noqa: E402  pylint: disable=g-import-not-at-top
 import sweep  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from configs import rotating_digits  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -178,8 +179,9 @@ def grid_dir(tmp_path_factory):
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
   result = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-  again = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
-  assert again.stdout.count("# done: results.json exists") == 2  # resumes: nothing reruns
+  # Again, in this process (nothing is left to start): it resumes, nothing reruns.
+  again = in_process(args[1:], lambda: data_efficiency.main(args[2:]))
+  assert again.stdout.count("# done: results.json exists") == 2, again.stdout + again.stderr
   return parent
 
 

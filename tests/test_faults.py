@@ -25,6 +25,7 @@ from simper_jax.methods import simper as simper_method
 from tiny import REPO
 from tiny import copy_of
 from tiny import run_main
+from tiny import run_main_here
 from tiny import start_main
 from tiny import tiny_config
 
@@ -153,7 +154,7 @@ def test_a_disk_that_fills_while_saving_is_one_line_and_the_run_resumes(data_dir
     assert (f"checkpoint {steps[-1]} is complete" in full.stderr
             and f"run the same command again to resume from step {steps[-1]}" in full.stderr)
     subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)  # space freed
-    resumed = run_main(*args)
+    resumed = run_main_here(*args)  # the disk has room again: in this process
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resumed from {disk / 'run'} at step {steps[-1]}" in resumed.stdout
     assert metrics_steps(disk / "run") == list(range(1, 21))  # each step once
