@@ -98,15 +98,16 @@ def tiny_scamps_run(scamps_data_dir, tmp_path_factory) -> types.SimpleNamespace:
                                output=output.getvalue())
 
 
-# Seconds each file's slowest tests took in a suite run from a cold cache (2 cores,
-# 2026-12-05, `pytest --durations=60`: the tests over 4.6 s, summed per file). Only the order
-# matters: longest first, so that neither worker is left alone with a long file at the end.
+# Seconds each file's slowest tests took in a fresh clone's suite run from a cold cache (2
+# cores, 2026-12-05, `pytest --durations=60`: the tests over 4 s, summed per file). Only the
+# order matters: longest first, so that neither worker is left alone with a long file at the
+# end.
 FILE_SECONDS = {
-    "test_multihost.py": 143, "test_timeseries.py": 132, "test_cli.py": 127,
-    "test_experiments.py": 93, "test_docs.py": 83, "test_faults.py": 79, "test_train.py": 68,
-    "test_resnet3d.py": 65, "test_methods.py": 51, "test_launch.py": 48, "test_predict.py": 37,
-    "test_video_folder.py": 36, "test_mesh.py": 28, "test_lst.py": 27, "test_countix.py": 11,
-    "test_rppg_data.py": 9,
+    "test_multihost.py": 124, "test_experiments.py": 73, "test_resnet3d.py": 59,
+    "test_methods.py": 47, "test_faults.py": 40, "test_launch.py": 37, "test_cli.py": 35,
+    "test_timeseries.py": 34, "test_docs.py": 32, "test_video_folder.py": 28,
+    "test_mesh.py": 27, "test_predict.py": 25, "test_train.py": 23, "test_featurizer.py": 10,
+    "test_figures.py": 9,
 }
 
 
