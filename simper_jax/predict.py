@@ -484,8 +484,6 @@ def print_summary(rows: list[dict], relative_to: str) -> None:
             f"{row['confidence']:>12.2f}{row['median_window_bpm']:>14.1f}")
 
 
-
-
 def main(argv: Sequence[str], defined: dict) -> None:
   logging.set_verbosity(logging.WARNING)  # Orbax logs every restore at INFO
   value = {name: holder.value for name, holder in defined.items()}

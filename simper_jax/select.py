@@ -96,8 +96,8 @@ def class_counts(class_of: np.ndarray, fraction: float) -> dict:
 # The SAS objective, maximized greedily.
 # ---------------------------------------------------------------------------------------------
 def sas_objective(similarity: np.ndarray, chosen: Sequence[int]) -> float:
-  """F(S) = Σ_{i∈S} Σ_j sim(i, j) − Σ_{pairs {i, s} ⊂ S, i ≠ s} sim(i, s), sim clipped at 0
-  (SAS's threshold): how much the chosen clips resemble their class, less how much they
+  """F(S) = Σ_{i∈S} Σ_j sim(i, j) − Σ_{pairs {i, s} ⊂ S, i ≠ s} sim(i, s), sim clipped at
+  0 (SAS's threshold): how much the chosen clips resemble their class, less how much they
   resemble each other. Monotone and submodular for non-negative symmetric sim."""
   sim = np.maximum(similarity, 0.0)
   chosen = list(chosen)
@@ -237,8 +237,6 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
       "classes": flags.DEFINE_integer("classes", 10, "How many latent classes.", **defined),
       "seed": flags.DEFINE_integer("seed", 0, "For random choices and k-means.", **defined),
   }
-
-
 
 
 def main(argv: Sequence[str], defined: dict) -> None:

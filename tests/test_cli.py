@@ -11,6 +11,7 @@ import pytest
 
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import PLAIN_EVALUATION
 from tiny import copy_of
 from tiny import run_main
 from tiny import run_main_here
@@ -84,7 +85,8 @@ def test_a_truncated_prepared_file_is_named_with_how_to_redo_it(data_dir, tmp_pa
   path, = glob.glob(f"{damaged}/rotating_digits/*/1.0.0/*-train.array_record-*")
   with open(path, "r+b") as f:
     f.truncate(os.path.getsize(path) // 2)
-  result = run_main_here(TINY, f"--config.data.data_dir={damaged}", f"--workdir={tmp_path / 'run'}")
+  result = run_main_here(TINY, f"--config.data.data_dir={damaged}",
+                         f"--workdir={tmp_path / 'run'}")
   assert_one_line_error(result, f"The prepared train file {path} is damaged")
   assert "Delete the folder" in result.stderr and "prepare it anew" in result.stderr
   # Nothing is left in the workdir that would refuse the corrected command as "a different
@@ -95,8 +97,9 @@ def test_a_truncated_prepared_file_is_named_with_how_to_redo_it(data_dir, tmp_pa
 def test_eval_with_another_config_is_refused_and_results_are_untouched(trained, data_dir):
   with open(os.path.join(trained, "results.json"), "rb") as f:
     before = f.read()
-  result = run_main_here(TINY, "--config.simper.num_speeds=4", f"--config.data.data_dir={data_dir}",
-                    "--mode=eval", f"--workdir={trained}")
+  result = run_main_here(TINY, "--config.simper.num_speeds=4",
+                         f"--config.data.data_dir={data_dir}", "--mode=eval",
+                         f"--workdir={trained}")
   assert_one_line_error(result, f"The workdir {trained} holds a run of a different config "
                                 f"(simper.num_speeds: saved 3, now 4)")
   with open(os.path.join(trained, "results.json"), "rb") as f:
@@ -107,7 +110,7 @@ def test_eval_with_another_config_is_refused_and_results_are_untouched(trained, 
 @pytest.mark.slow  # a whole --mode=eval
 def test_eval_with_its_own_config_says_which_results_it_replaces(trained, data_dir):
   result = run_main_here(TINY, f"--config.data.data_dir={data_dir}", "--mode=eval",
-                    f"--workdir={trained}")
+                         f"--workdir={trained}")
   assert result.returncode == 0, result.stderr
   assert "It replaces the results of step 4, kept as" in result.stdout
   with open(os.path.join(trained, "results.previous.json")) as f:
@@ -132,7 +135,7 @@ def test_first_ctrl_c_saves_the_step_reached_and_exits_130(data_dir, tmp_path):
   # evaluated without calibration and shifted sets).
   rerun = run_main_here(*args[:-3], f"--config.num_steps={stopped_at + 2}",
                         "--config.checkpoint_every=100000", f"--workdir={workdir}",
-                        "--config.eval.calibration_fraction=0.0", "--config.eval.ood_shifts=()")
+                        *PLAIN_EVALUATION)
   assert rerun.returncode == 0, rerun.stderr
   assert f"Resumed from {workdir} at step {stopped_at}" in rerun.stdout
 

@@ -25,6 +25,7 @@ from configs import scamps as scamps_config
 from simper_jax import config_reference
 from simper_jax import main
 from simper_jax import train
+from tiny import in_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -130,7 +131,7 @@ def test_python_block_runs(where, block, readme_workdirs, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("where, block", BASH_BLOCKS, ids=[w for w, _ in BASH_BLOCKS])
-def test_bash_block_commands_parse(where, block, tmp_path, monkeypatch, capsys):
+def test_bash_block_commands_parse(where, block, tmp_path, monkeypatch):
   commands = shell_commands(block)
   assert commands
   for command in commands:
@@ -139,12 +140,10 @@ def test_bash_block_commands_parse(where, block, tmp_path, monkeypatch, capsys):
     elif command[0] == "python" and command[1].startswith("launch/"):
       args = command[1:] if "--dry-run" in command else _with_dry_run(command[1:])
       monkeypatch.setenv("HOME", str(tmp_path))
-      monkeypatch.chdir(REPO)
-      try:
-        launch_module(args[0]).main(args[1:])
-      except SystemExit as error:
-        raise AssertionError(f"{' '.join(command)}: exit {error.code}") from None
-      printed = capsys.readouterr().out
+      dry_run = in_process(args, lambda: launch_module(args[0]).main(args[1:]))
+      assert dry_run.returncode == 0, (f"{' '.join(command)}: exit {dry_run.returncode}\n"
+                                       f"{dry_run.stdout}{dry_run.stderr}")
+      printed = dry_run.stdout
       runs = [shlex.split(line[2:]) for line in printed.splitlines() if line.startswith("$ ")]
       assert runs, f"{' '.join(command)} printed no command:\n{printed}"
       for run in runs:  # what the launcher would start is a command main accepts

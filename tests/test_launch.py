@@ -10,6 +10,7 @@ import tarfile
 
 import pytest
 
+from tiny import PLAIN_EVALUATION
 from tiny import in_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -132,7 +133,7 @@ def test_a_two_point_sweep_runs_each_point_in_its_workdir_and_skips_finished_one
   # The runs evaluate without calibration and shifted sets: the sweep reads their MAE.
   args = (f"--config={path}:tiny", f"--workdir={tmp_path / 'sweep'}", "--",
           f"--config.data.data_dir={tmp_path / 'tfds'}", "--config.num_steps=2",
-          "--config.eval.calibration_fraction=0.0", "--config.eval.ood_shifts=()")
+          *PLAIN_EVALUATION)
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
   result = run("sweep.py", *args, env=env)
   assert result.returncode == 0, result.stdout + result.stderr

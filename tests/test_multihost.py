@@ -19,6 +19,7 @@ import pytest
 
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import PLAIN_EVALUATION
 from tiny import tiny_config
 
 pytestmark = pytest.mark.slow  # every test here starts several processes
@@ -47,12 +48,6 @@ def finish(processes, timeout=300):
   """Waits for every process; returns (exit codes, outputs)."""
   outputs = [p.communicate(timeout=timeout)[0] for p in processes]
   return [p.returncode for p in processes], outputs
-
-
-# Evaluation without the held-out calibration part and the shifted test sets (2-3 s a run),
-# for the tests that compare training; test_two_processes_prepare_evaluate_and_fine_tune_like_one
-# evaluates with both.
-PLAIN_EVALUATION = ("--config.eval.calibration_fraction=0.0", "--config.eval.ood_shifts=()")
 
 
 def losses(workdir):

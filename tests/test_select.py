@@ -161,8 +161,8 @@ def test_pretraining_on_a_subset_reads_only_its_clips(data_dir, tmp_path, monkey
 
 def test_the_select_command_writes_a_subset_and_says_what_is_wrong(tiny_run, tmp_path):
   output = tmp_path / "subset.json"
-  result = run_command_here(select, f"--workdir={tiny_run.workdir}", "--fraction=0.5", "--classes=3",
-                      "--strategy=periodicity", f"--output={output}")
+  result = run_command_here(select, f"--workdir={tiny_run.workdir}", "--fraction=0.5",
+                            "--classes=3", "--strategy=periodicity", f"--output={output}")
   assert result.returncode == 0, result.stderr
   assert f"Train on it with --config.data.subset={output}" in result.stdout
   subset = json.loads(output.read_text())

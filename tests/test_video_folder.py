@@ -503,7 +503,8 @@ def test_group_by_naming_no_column_is_named(written, tmp_path):
 def test_the_command_line_names_a_missing_folder_and_exits_2(tmp_path):
   result = run_main_here("--config=configs/videos.py",
                          f"--config.data.manual_dir={tmp_path / 'nowhere'}",
-                         f"--config.data.data_dir={tmp_path / 'tfds'}", f"--workdir={tmp_path / 'run'}")
+                         f"--config.data.data_dir={tmp_path / 'tfds'}",
+                         f"--workdir={tmp_path / 'run'}")
   assert result.returncode == 2, result.stderr
   lines = [line for line in result.stderr.splitlines() if line.strip()]
   assert lines[0] == (f"Error: Video folder not found: the directory {tmp_path / 'nowhere'} "

@@ -17,6 +17,11 @@ from configs import rotating_digits
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Evaluation without the held-out calibration part and the shifted test sets (2-3 s of a tiny
+# run), for runs whose tests compare training or read only the MAE.
+PLAIN_EVALUATION = ("--config.eval.calibration_fraction=0.0", "--config.eval.ood_shifts=()")
+
+
 def run_main(*args, timeout=300) -> subprocess.CompletedProcess:
   """`python -m simper_jax.main ARGS` in the repository, output captured."""
   return subprocess.run([sys.executable, "-m", "simper_jax.main", *args], cwd=REPO,
