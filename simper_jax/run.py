@@ -6,12 +6,14 @@ tables and the figures.
 `train.py` is the training loop alone; what happens to the encoder it leaves is here.
 """
 
+import contextlib
 import os
 import time
 
 import jax
 import ml_collections
 import numpy as np
+from tensorboardX import SummaryWriter
 
 from simper_jax import checkpoint
 from simper_jax import errors
@@ -36,13 +38,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                             {"params": state.params["encoder"],
                              "batch_stats": state.batch_stats["encoder"]},
                             ctx["sources"], ctx["sharding"], step=int(state.step),
-                            writer=ctx["writer"])
+                            tensorboard=True)
 
 
 def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding, *, step: int,
-                     writer=None) -> dict:
+                     tensorboard: bool = False) -> dict:
   """All readouts of the encoder on the test split, how sure each prediction is, calibrated
-  intervals and OOD flags; table, results.json, predictions.csv, uncertainty.npz, figures.
+  intervals and OOD flags; table, results.json, predictions.csv, uncertainty.npz, figures;
+  with `tensorboard`, the metrics as scalars in workdir/tensorboard too.
 
   The readouts of `eval.protocol` (`evaluate.evaluate_protocol`: FFT, 1-NN, linear probe,
   train mean; by the heart-rate protocol for rPPG, with a row per `eval.classic_methods` and
@@ -102,8 +105,8 @@ def evaluate_encoder(config, workdir, model, variables, sources, batch_sharding,
     if config.eval.get("figures", True):
       draw_figures(config, workdir, test, readouts, results.get("fft", {}).get("harmonic") or 1,
                    seen_bands, ood_sets=ood_sets, ood_threshold=ood.get("threshold"))
-    if writer:
-      write_scalars(writer, results, step)
+    if tensorboard:
+      write_scalars(workdir, results, step)
   return results
 
 
@@ -180,14 +183,15 @@ def log_results(config, results: dict, by_region: dict, seen_bands: list, ood: d
     log(uncertainty.describe_ood(ood))
 
 
-def write_scalars(writer, results: dict, step: int) -> None:
-  """Each readout's numeric metrics as TensorBoard scalars eval/<readout>/<metric>."""
-  for readout, metrics in results.items():
-    for name, value in metrics.items():
-      # Not an undefined Pearson r or width, nor a dict of them.
-      if isinstance(value, (int, float)) and np.isfinite(value):
-        writer.add_scalar(f"eval/{readout}/{name}", value, step)
-  writer.flush()
+def write_scalars(workdir: str, results: dict, step: int) -> None:
+  """Each readout's numeric metrics as TensorBoard scalars eval/<readout>/<metric>, in an
+  event file of workdir/tensorboard beside the training's (TensorBoard reads them all)."""
+  with contextlib.closing(SummaryWriter(f"{workdir}/tensorboard")) as writer:
+    for readout, metrics in results.items():
+      for name, value in metrics.items():
+        # Not an undefined Pearson r or width, nor a dict of them.
+        if isinstance(value, (int, float)) and np.isfinite(value):
+          writer.add_scalar(f"eval/{readout}/{name}", value, step)
 
 
 def clip_ids(split: dict) -> np.ndarray:

@@ -416,7 +416,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, devices=None):
   Returns:
     (state, history, context): the final TrainState; [(step, mean loss since the previous
     log line)] for the steps run in this call; and what evaluation needs (model, data
-    sources, batch sharding, TensorBoard writer).
+    sources, batch sharding).
   """
   with workdir_lock(workdir):
     return _train(config, workdir, devices)
@@ -543,7 +543,10 @@ def _train(config, workdir, devices):
   # --- The loop --------------------------------------------------------------------------------
   writer = SummaryWriter(f"{workdir}/tensorboard") if jax.process_index() == 0 else None
   step = int(state.step)
-  with preemption_notice() as stop_requested:
+  # The event file is closed however training ends: a caller's process (a notebook, the
+  # evaluation, a test) goes on without an open file and a writer thread per call.
+  with contextlib.closing(writer) if writer else contextlib.nullcontext(), \
+      preemption_notice() as stop_requested:
     # The next batches are laid out on the devices while the current step runs.
     batches = pipeline.DevicePrefetch(
         data_iterator, lambda host_batch: {
@@ -564,7 +567,7 @@ def _train(config, workdir, devices):
   manager.wait_until_finished()
   if int(state.step) > step:
     log(f"Trained steps {step + 1}–{int(state.step)} in {time.time() - started:.0f} s.")
-  context = {"model": model, "sources": sources, "sharding": batch_sharding, "writer": writer}
+  context = {"model": model, "sources": sources, "sharding": batch_sharding}
   return state, history, context
 
 

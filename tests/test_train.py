@@ -9,9 +9,28 @@ import pytest
 
 from simper_jax import checkpoint
 from simper_jax import train
+from tiny import PLAIN_EVALUATION
 from tiny import run_main_here
 from tiny import signal_at_line
 from tiny import tiny_config
+
+
+def tensorboard_scalars(folder: str) -> set[tuple[str, int]]:
+  """(tag, step) of every scalar in the TensorBoard event files of `folder`. The files are
+  TFRecords of Event protos; read here by hand, as neither TensorFlow nor TensorBoard is a
+  dependency (tensorboardX, which writes them, has the proto but no reader)."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  found = set()
+  for name in os.listdir(folder):
+    with open(os.path.join(folder, name), "rb") as f:
+      data = f.read()
+    offset = 0
+    while offset < len(data):  # [length u64][crc u32][record][crc u32]
+      length = int.from_bytes(data[offset:offset + 8], "little")
+      event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+      found |= {(value.tag, event.step) for value in event.summary.value}
+      offset += 16 + length
+  return found
 
 
 def params_of(state):
@@ -24,7 +43,12 @@ def test_tiny_run_end_to_end_and_load_encoder(tiny_run):
   with open(os.path.join(workdir, "results.json")) as f:
     saved = json.load(f)
   assert saved["step"] == 4 and saved["test"]["fft"]["mae"] == tiny_run.results["fft"]["mae"]
-  assert any(name.startswith("events") for name in os.listdir(os.path.join(workdir, "tensorboard")))
+  # The run was made in this process (the tiny_run fixture): it left no file of its own open.
+  assert not [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(
+      f"/proc/self/fd/{fd}").startswith(os.path.realpath(workdir))]
+  scalars = tensorboard_scalars(os.path.join(workdir, "tensorboard"))
+  assert {step for tag, step in scalars if tag == "train/loss"} == {1, 2, 3, 4}
+  assert ("eval/fft/mae", 4) in scalars and ("eval/linear_probe/mae", 4) in scalars
 
   module, variables = checkpoint.load_encoder(workdir)
   assert set(variables) == {"params", "batch_stats"}
@@ -124,8 +148,7 @@ def test_sigterm_saves_exits_and_the_rerun_matches_an_uninterrupted_run(data_dir
   # is the command's parse_flags and main in this process; its evaluation is the plain one
   # (eval settings may differ between a run and its resumption).
   end = stopped_at + 3
-  rerun = run_main_here(*args, f"--config.num_steps={end}",
-                        "--config.eval.calibration_fraction=0.0", "--config.eval.ood_shifts=()")
+  rerun = run_main_here(*args, f"--config.num_steps={end}", *PLAIN_EVALUATION)
   assert rerun.returncode == 0 and f"Resumed from {tmp_path / 'stopped'} at step {stopped_at}" \
       in rerun.stdout, rerun.stderr
   state, _, _ = train.train(tiny_config(data_dir, num_steps=end, checkpoint_every=1000),
